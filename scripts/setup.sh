@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Set up everything edgetel needs, from a fresh clone:
+#   scripts/setup.sh            the virtual environment in .venv with edgetel and its test tools
+#   scripts/setup.sh --peers    also the real test peers from Debian packages (Prometheus, node_exporter,
+#                               collectd, Chromium); needs root, which CI and these machines have
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.edgetel-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -e '.[test]'
+  touch "$stamp"
+fi
+
+if [ "${1:-}" = "--peers" ]; then
+  PEERS=(prometheus prometheus-node-exporter collectd-core)
+  missing=()
+  for p in "${PEERS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "installing test peers: ${missing[*]}"
+      export DEBIAN_FRONTEND=noninteractive
+      apt-get update -qq
+      apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+      # Debian starts these as services where it can; the tests start their own on free loopback ports.
+      for svc in prometheus prometheus-node-exporter; do
+        pkill -x "$svc" 2>/dev/null || true
+      done
+    else
+      echo "warning: test peers not installed (${missing[*]}): not root or no apt-get; their tests will skip" >&2
+    fi
+  fi
+fi

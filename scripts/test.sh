@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set everything up and run the whole suite: lint, type check, tests. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --peers
+echo "== ruff"; .venv/bin/ruff check src tests benchmarks
+echo "== mypy"; .venv/bin/mypy
+echo "== pytest"; .venv/bin/pytest -q "$@"

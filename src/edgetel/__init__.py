@@ -1,0 +1,3 @@
+"""edgetel: a lightweight edge telemetry agent."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+"""`python -m edgetel`."""
+
+from edgetel.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The admin HTTP endpoint: /healthz, /readyz, /metrics and the status page."""

@@ -1,0 +1,1 @@
+"""The component model: ids, protocols, errors, factories and the registry."""

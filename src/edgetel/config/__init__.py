@@ -1,0 +1,1 @@
+"""Configuration: YAML loading with line numbers, environment substitution, typed decoding, validation."""

@@ -1,0 +1,1 @@
+"""The debug exporter: a log line per batch."""

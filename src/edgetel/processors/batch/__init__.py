@@ -1,0 +1,1 @@
+"""The batch processor: groups data into fewer, larger batches."""

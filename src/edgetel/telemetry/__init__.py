@@ -1,0 +1,1 @@
+"""edgetel's own telemetry: logging and self-metrics."""
