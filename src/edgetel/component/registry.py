@@ -60,3 +60,8 @@ def all_factories() -> list[Factory]:
             if f is not None:
                 out.append(f)
     return out
+
+
+def register(kind: Kind, type_name: str, module: str) -> None:
+    """Add a component type defined outside this package (used by tests and embedders)."""
+    _MODULES[kind][type_name] = module

@@ -152,6 +152,8 @@ def _decode_scalar(tp: Any, value: Any, problems: Problems, path: Path) -> Any:
                 raise ValueError
             return value if isinstance(value, str) else str(value)
     except ValueError as e:
+        if problems.has_error(path):  # e.g. a failed ${env:...} substitution: one error per key is enough
+            raise _Invalid from None
         msg = str(e) or f"expected {_TYPE_NAMES.get(tp, tp.__name__)}, not {_describe(value)}"
         problems.error(path, msg)
         raise _Invalid from None
@@ -172,12 +174,13 @@ def _decode_dataclass(cls: type, value: Any, problems: Problems, path: Path) -> 
     kwargs: dict[str, Any] = {}
     ok = True
     for key, f in fields.items():
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         if key in value:
             try:
                 kwargs[f.name] = _decode(hints[f.name], value[key], problems, (*path, key))
             except _Invalid:
-                ok = False
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                ok = ok and not required  # an invalid optional key keeps its default; the error is recorded
+        elif required:
             problems.error((*path, key), "required key is missing")
             ok = False
     if not ok:

@@ -74,17 +74,18 @@ class _Builder:
         return value
 
     def _merged_pairs(self, node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
-        pairs: list[tuple[yaml.Node, yaml.Node]] = []
+        merged: list[tuple[yaml.Node, yaml.Node]] = []
+        own: list[tuple[yaml.Node, yaml.Node]] = []
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
                 for src in sources:
                     if isinstance(src, yaml.MappingNode):
-                        pairs.extend(self._merged_pairs(src))
+                        merged.extend(self._merged_pairs(src))
             else:
-                pairs = [p for p in pairs if p[0].value != key_node.value]
-                pairs.append((key_node, value_node))
-        return pairs
+                own.append((key_node, value_node))
+        own_keys = {k.value for k, _ in own}
+        return [p for p in merged if p[0].value not in own_keys] + own
 
 
 def load_text(text: str, file: str, env: Mapping[str, str] | None = None) -> Document:

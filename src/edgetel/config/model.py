@@ -94,9 +94,9 @@ class AgentConfig:
 def _build(doc: Document) -> AgentConfig:
     problems = doc.problems
     data = doc.data
-    if problems.errors:
-        raise ConfigError(problems.report())
     if data is None:
+        if problems.errors:  # the file could not be read or parsed
+            raise ConfigError(problems.report())
         data = {}
     if not isinstance(data, dict):
         problems.error((), "the configuration must be a mapping with receivers, processors, exporters, service")
@@ -132,7 +132,8 @@ def _build(doc: Document) -> AgentConfig:
             components[kind][cid] = ComponentConfig(cid, kind, factory, cfg)
     service = decode(ServiceConfig, data.get("service"), problems, ("service",))
     pipelines = _pipelines(service, components, problems)
-    _check_unused(components, pipelines, problems)
+    if not problems.errors:
+        _check_unused(components, pipelines, problems)
     if problems.errors:
         raise ConfigError(problems.report())
     warnings = [problems.format(p) for p in problems.warnings]

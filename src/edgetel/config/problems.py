@@ -45,6 +45,9 @@ class Problems:
     def warn(self, path: Path, message: str) -> None:
         self.items.append(Problem(path, message, warning=True))
 
+    def has_error(self, path: Path) -> bool:
+        return any(p.path == path and not p.warning for p in self.items)
+
     @property
     def errors(self) -> list[Problem]:
         return [p for p in self.items if not p.warning]
