@@ -50,6 +50,9 @@ class BatchProcessor:
         self._batch_size = reg.counter(
             "edgetel_processor_batch_items_total", "items the batch processor sent", ("processor",)
         ).labels(self.name)
+        reg.gauge(
+            "edgetel_processor_batch_pending_items", "items the batch processor holds right now", ("processor",)
+        ).set_function((self.name,), lambda: self._held)
 
     async def start(self) -> None:
         pass
