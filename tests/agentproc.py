@@ -79,7 +79,7 @@ class AgentProcess:
                 return float(line.rsplit(" ", 1)[1])
         return 0.0
 
-    def signal(self, sig: int) -> None:
+    def send(self, sig: int) -> None:
         assert self.proc is not None
         self.proc.send_signal(sig)
 

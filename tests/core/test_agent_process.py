@@ -49,7 +49,7 @@ def test_runs_writes_host_metrics_reloads_and_drains(tmp_path: Path) -> None:
         # An invalid file is refused and the running pipelines keep going.
         good = agent.config_path.read_text()
         agent.config_path.write_text(good.replace("collection_interval: 200ms", "collection_interval: soon"))
-        agent.signal(signal.SIGHUP)
+        agent.send(signal.SIGHUP)
         wait_for(lambda: agent.metric("edgetel_config_reloads_total", result="invalid") == 1)
         before = len(lines_of(out))
         wait_for(lambda: len(lines_of(out)) > before + 1)
@@ -58,7 +58,7 @@ def test_runs_writes_host_metrics_reloads_and_drains(tmp_path: Path) -> None:
 
         # A valid one is swapped in.
         agent.config_path.write_text(good.replace("scrapers: {cpu: {}, memory: {}}", "scrapers: {load: {}}"))
-        agent.signal(signal.SIGHUP)
+        agent.send(signal.SIGHUP)
         wait_for(lambda: agent.metric("edgetel_config_reloads_total", result="ok") == 1)
         assert agent.get("/readyz")[0] == 200
 
@@ -100,8 +100,8 @@ def test_second_sigint_forces_exit(tmp_path: Path) -> None:
     ).replace("timeout: 100ms", "timeout: 10ms").replace("admin: {endpoint", "shutdown_timeout: 60s\n  admin: {endpoint")
     with AgentProcess(cfg, workdir=tmp_path) as agent:
         wait_for(lambda: agent.metric("edgetel_exporter_retries_total", exporter="file") > 0)
-        agent.signal(signal.SIGINT)  # drains: the exporter keeps retrying for up to 60s
+        agent.send(signal.SIGINT)  # drains: the exporter keeps retrying for up to 60s
         time.sleep(0.5)
         assert agent.proc is not None and agent.proc.poll() is None
-        agent.signal(signal.SIGINT)
+        agent.send(signal.SIGINT)
         assert agent.proc.wait(10) == 130
