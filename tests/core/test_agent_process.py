@@ -77,7 +77,7 @@ def test_sigterm_drains_what_is_batched(tmp_path: Path) -> None:
     cfg = CONFIG.format(interval="1h", out=out).replace("timeout: 100ms", "timeout: 1h, send_batch_size: 100000")
     with AgentProcess(cfg, workdir=tmp_path) as agent:
         # The single scrape sits in the batch processor (1h timeout); SIGTERM must flush it to the file.
-        wait_for(lambda: agent.metric("edgetel_processor_batch_pending_items", processor="metrics/batch") > 0)
+        wait_for(lambda: agent.metric("edgetel_processor_batch_pending_items", processor="batch", pipeline="metrics") > 0)
         assert lines_of(out) == []
         assert agent.stop(signal.SIGTERM) == 0
     assert len(lines_of(out)) == 1

@@ -54,7 +54,7 @@ async def test_timeout_trigger_holds_no_longer_than_timeout() -> None:
     waited = asyncio.get_running_loop().time() - t0
     assert 0.04 <= waited < 1.0
     assert [b.item_count() for b in sink.batches] == [2]
-    assert reg.value("edgetel_processor_batch_sent_total", "batch", "timeout") == 1
+    assert reg.value("edgetel_processor_batch_sent_total", "batch", "", "timeout") == 1
 
 
 async def test_max_size_splits() -> None:

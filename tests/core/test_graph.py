@@ -135,7 +135,7 @@ async def test_agent_serves_health_ready_metrics_and_drains() -> None:
     assert status == 200
     for name in ("edgetel_process_cpu_seconds_total", "edgetel_process_resident_memory_bytes",
                  "edgetel_process_uptime_seconds", 'edgetel_build_info{version="0.1.0"} 1',
-                 'edgetel_processor_batch_items_total{processor="metrics/batch"} 5'):
+                 'edgetel_processor_batch_items_total{processor="batch",pipeline="metrics"} 5'):
         assert name in text
     assert (await http_get(port, "/nope"))[0] == 404
     agent.request_stop()

@@ -35,6 +35,7 @@ class BatchProcessor:
         self.cfg = cfg
         self.next = nxt
         self.name = f"{ctx.pipeline}/{ctx.id}" if ctx.pipeline else str(ctx.id)
+        labels = (str(ctx.id), str(ctx.pipeline or ""))
         self.metrics = ProcessorMetrics(ctx.metrics, str(ctx.id))
         self._pending: _Pending | None = None
         self._held = 0
@@ -45,14 +46,17 @@ class BatchProcessor:
         self._batches_sent = reg.counter(
             "edgetel_processor_batch_sent_total",
             "batches the batch processor sent, by trigger",
-            ("processor", "trigger"),
+            ("processor", "pipeline", "trigger"),
         )
         self._batch_size = reg.counter(
-            "edgetel_processor_batch_items_total", "items the batch processor sent", ("processor",)
-        ).labels(self.name)
+            "edgetel_processor_batch_items_total", "items the batch processor sent", ("processor", "pipeline")
+        ).labels(*labels)
         reg.gauge(
-            "edgetel_processor_batch_pending_items", "items the batch processor holds right now", ("processor",)
-        ).set_function((self.name,), lambda: self._held)
+            "edgetel_processor_batch_pending_items",
+            "items the batch processor holds right now",
+            ("processor", "pipeline"),
+        ).set_function(labels, lambda: self._held)
+        self._labels = labels
 
     async def start(self) -> None:
         pass
@@ -110,7 +114,7 @@ class BatchProcessor:
         async with self._send_lock:
             for part in split(merged, self.cfg.send_batch_max_size):
                 await self.next.consume(part)
-                self._batches_sent.labels(self.name, trigger).inc()
+                self._batches_sent.labels(*self._labels, trigger).inc()
                 self._batch_size.inc(part.item_count())
 
     async def shutdown(self) -> None:
