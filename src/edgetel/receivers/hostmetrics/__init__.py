@@ -1,0 +1,1 @@
+"""hostmetrics receiver: the host's resource metrics, scraped on an interval."""
