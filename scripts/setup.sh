@@ -18,7 +18,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
 fi
 
 if [ "${1:-}" = "--peers" ]; then
-  PEERS=(prometheus prometheus-node-exporter collectd-core chromium systemd debootstrap python3-venv)
+  PEERS=(prometheus prometheus-node-exporter collectd-core chromium systemd debootstrap python3-venv openssl)
   missing=()
   for p in "${PEERS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

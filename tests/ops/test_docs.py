@@ -22,6 +22,7 @@ SHARED_PAGES = {
     "QueueSettings": "docs/exporter-settings.md",
     "RetrySettings": "docs/exporter-settings.md",
     "BufferSettings": "docs/exporter-settings.md",
+    "TLSClientSettings": "docs/exporter-settings.md",
 }
 
 

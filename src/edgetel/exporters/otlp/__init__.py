@@ -1,0 +1,1 @@
+"""The `otlp` exporter: OTLP over gRPC."""

@@ -1,0 +1,1 @@
+"""The `otlphttp` exporter: OTLP over HTTP (protobuf or JSON)."""
