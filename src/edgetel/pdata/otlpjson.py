@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
-from google.protobuf import json_format
-from google.protobuf.message import Message
+from google.protobuf import json_format  # type: ignore[import-untyped,unused-ignore]
+from google.protobuf.message import Message  # type: ignore[import-untyped,unused-ignore]
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 

@@ -1,0 +1,1 @@
+"""The otlp receiver: OTLP over gRPC and HTTP (protobuf and JSON)."""
