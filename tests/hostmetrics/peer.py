@@ -20,6 +20,14 @@ _LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
+_ESCAPES = {"\\": "\\", "n": "\n", '"': '"'}
+
+
+def _unescape(value: str) -> str:
+    """Undo the exposition format's label escaping (one left-to-right pass: `\\n` is `\\` then `n`)."""
+    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(0)), value)
+
+
 def parse_text(text: str) -> Series:
     out: Series = {}
     for line in text.split("\n"):
@@ -29,7 +37,7 @@ def parse_text(text: str) -> Series:
         if m is None:
             raise ValueError(f"unparsable line {line!r}")
         labels = frozenset(
-            (k, v.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\"))
+            (k, _unescape(v))
             for k, v in _LABEL.findall(m.group(2) or "")
         )
         out[(m.group(1), labels)] = float(m.group(3))

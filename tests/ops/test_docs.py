@@ -4,6 +4,7 @@ README (shared settings sections in their shared page), and every service key in
 from __future__ import annotations
 
 import dataclasses
+import re
 import typing
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,8 +52,13 @@ def keys(cls: type, prefix: str = "") -> Iterator[tuple[str, type | None]]:
 
 
 def documented(text: str, path: str) -> bool:
+    """The key's name appears as a word in some `code` span of the page (tables write `a.b.key`,
+    `{key: ...}` or `prefix_` / `_suffix` shorthands for families of keys)."""
     leaf = path.rsplit(".", 1)[-1]
-    return f"`{path}`" in text or f"`{leaf}`" in text or f"`{path}:" in text or f"`{leaf}:" in text
+    fences = re.findall(r"```[^\n]*\n(.*?)```", text, flags=re.S)
+    spans = fences + re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
+    words = {w for span in spans for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", span)}
+    return leaf in words or any(len(w) > 3 and w.startswith("_") and leaf.endswith(w) for w in words)
 
 
 FACTORIES = [(kind, name) for kind in Kind for name in registry.types_of(kind)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -10,92 +11,116 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from edgetel.component.ids import Signal
 
-_POINT_FIELDS = ("gauge", "sum", "histogram", "exponential_histogram", "summary")
-
-
 def metric_point_count(metric: Any) -> int:
     kind = metric.WhichOneof("data")
     return len(getattr(metric, kind).data_points) if kind else 0
 
 
-class Traces:
-    """An `ExportTraceServiceRequest`; items are spans."""
+class _Batch:
+    """Shared behaviour of `Traces` and `Metrics`.
 
-    __slots__ = ("_count", "request")
-    signal: ClassVar[Signal] = Signal.TRACES
-    unit: ClassVar[str] = "spans"
+    A batch parsed from bytes keeps those bytes while nothing may have changed it: `serialize()` returns them,
+    `merge` concatenates them (serialized OTLP requests concatenate on the wire), and `copy()` shares them. So
+    a pass-through pipeline forwards what it received byte for byte, without encoding it again. Reading
+    `.request` hands out the mutable message and drops the bytes (the caller may change it); read-only code
+    uses `.peek()`, which keeps them.
+    """
 
-    def __init__(self, request: ExportTraceServiceRequest | None = None) -> None:
-        self.request = request if request is not None else ExportTraceServiceRequest()
+    __slots__ = ("_count", "_raw", "_req")
+    _message_type: ClassVar[Any]
+
+    def __init__(self, request: Any = None, *, raw: bytes | None = None) -> None:
+        self._req = request if request is not None or raw is not None else self._message_type()
+        self._raw = raw
         self._count = -1
 
     @classmethod
-    def parse(cls, data: bytes) -> Traces:
-        req = ExportTraceServiceRequest()
-        req.ParseFromString(data)
-        return cls(req)
+    def parse(cls, data: bytes) -> Any:
+        """A batch over `data`, decoded at once (raises `DecodeError` for invalid bytes), keeping `data`."""
+        raw = bytes(data)
+        req = cls._message_type()
+        req.ParseFromString(raw)
+        out = cls(req)
+        out._raw = raw
+        return out
+
+    def peek(self) -> Any:
+        """The message, for reading only: the batch keeps its received bytes."""
+        if self._req is None:
+            req = self._message_type()
+            req.ParseFromString(self._raw)
+            self._req = req
+        return self._req
+
+    @property
+    def request(self) -> Any:
+        """The message, for reading or changing: the received bytes are dropped."""
+        req = self.peek()
+        self._raw = None
+        return req
+
+    @request.setter
+    def request(self, value: Any) -> None:
+        self._req, self._raw, self._count = value, None, -1
 
     def serialize(self) -> bytes:
-        return bytes(self.request.SerializeToString())
+        if self._raw is not None:
+            return self._raw
+        return bytes(self.peek().SerializeToString())
+
+    def invalidate(self) -> None:
+        """Call after changing the message in place (counts are recomputed)."""
+        self._count = -1
+        self._raw = None
+
+    def copy(self) -> Any:
+        if self._raw is not None:
+            out = type(self)(raw=self._raw)
+        else:
+            req = self._message_type()
+            req.CopyFrom(self.peek())
+            out = type(self)(req)
+        out._count = self._count
+        return out
+
+
+class Traces(_Batch):
+    """An `ExportTraceServiceRequest`; items are spans."""
+
+    __slots__ = ()
+    signal: ClassVar[Signal] = Signal.TRACES
+    unit: ClassVar[str] = "spans"
+    _message_type = ExportTraceServiceRequest
 
     def item_count(self) -> int:
         if self._count < 0:
-            self._count = sum(len(ss.spans) for rs in self.request.resource_spans for ss in rs.scope_spans)
+            self._count = sum(len(ss.spans) for rs in self.peek().resource_spans for ss in rs.scope_spans)
         return self._count
 
-    def invalidate(self) -> None:
-        """Call after mutating the request in place."""
-        self._count = -1
-
-    def copy(self) -> Traces:
-        req = ExportTraceServiceRequest()
-        req.CopyFrom(self.request)
-        return Traces(req)
-
     def resource_count(self) -> int:
-        return len(self.request.resource_spans)
+        return len(self.peek().resource_spans)
 
 
-class Metrics:
+class Metrics(_Batch):
     """An `ExportMetricsServiceRequest`; items are data points."""
 
-    __slots__ = ("_count", "request")
+    __slots__ = ()
     signal: ClassVar[Signal] = Signal.METRICS
     unit: ClassVar[str] = "metric_points"
-
-    def __init__(self, request: ExportMetricsServiceRequest | None = None) -> None:
-        self.request = request if request is not None else ExportMetricsServiceRequest()
-        self._count = -1
-
-    @classmethod
-    def parse(cls, data: bytes) -> Metrics:
-        req = ExportMetricsServiceRequest()
-        req.ParseFromString(data)
-        return cls(req)
-
-    def serialize(self) -> bytes:
-        return bytes(self.request.SerializeToString())
+    _message_type = ExportMetricsServiceRequest
 
     def item_count(self) -> int:
         if self._count < 0:
             self._count = sum(
                 metric_point_count(m)
-                for rm in self.request.resource_metrics
+                for rm in self.peek().resource_metrics
                 for sm in rm.scope_metrics
                 for m in sm.metrics
             )
         return self._count
 
-    def invalidate(self) -> None:
-        self._count = -1
-
-    def copy(self) -> Metrics:
-        req = ExportMetricsServiceRequest()
-        req.CopyFrom(self.request)
-        return Metrics(req)
-
     def resource_count(self) -> int:
-        return len(self.request.resource_metrics)
+        return len(self.peek().resource_metrics)
 
 
 Batch = Traces | Metrics
@@ -106,21 +131,23 @@ def merge(batches: Sequence[Batch]) -> Batch:
     first = batches[0]
     if len(batches) == 1:
         return first
-    if isinstance(first, Traces):
+    count = sum(b.item_count() for b in batches)
+    raws = [b._raw for b in batches]
+    out: Batch
+    if all(r is not None for r in raws):
+        out = type(first)(raw=b"".join(typing.cast(list[bytes], raws)))
+    elif isinstance(first, Traces):
         treq = ExportTraceServiceRequest()
         for b in batches:
-            assert isinstance(b, Traces)
-            treq.resource_spans.extend(b.request.resource_spans)
-        out_t = Traces(treq)
-        out_t._count = sum(b.item_count() for b in batches)
-        return out_t
-    mreq = ExportMetricsServiceRequest()
-    for b in batches:
-        assert isinstance(b, Metrics)
-        mreq.resource_metrics.extend(b.request.resource_metrics)
-    out_m = Metrics(mreq)
-    out_m._count = sum(b.item_count() for b in batches)
-    return out_m
+            treq.resource_spans.extend(b.peek().resource_spans)
+        out = Traces(treq)
+    else:
+        mreq = ExportMetricsServiceRequest()
+        for b in batches:
+            mreq.resource_metrics.extend(b.peek().resource_metrics)
+        out = Metrics(mreq)
+    out._count = count
+    return out
 
 
 def split(batch: Batch, max_items: int) -> list[Batch]:
@@ -136,7 +163,7 @@ def _split_traces(batch: Traces, max_items: int) -> list[Batch]:
     out: list[Batch] = []
     cur = ExportTraceServiceRequest()
     room = max_items
-    for rs in batch.request.resource_spans:
+    for rs in batch.peek().resource_spans:
         new_rs = None
         for ss in rs.scope_spans:
             spans = ss.spans
@@ -161,7 +188,7 @@ def _split_metrics(batch: Metrics, max_items: int) -> list[Batch]:
     out: list[Batch] = []
     cur = ExportMetricsServiceRequest()
     room = max_items
-    for rm in batch.request.resource_metrics:
+    for rm in batch.peek().resource_metrics:
         new_rm = None
         for sm in rm.scope_metrics:
             new_sm = None
