@@ -18,6 +18,8 @@ _MODULES: dict[Kind, dict[str, str]] = {
     },
     Kind.PROCESSOR: {
         "batch": "edgetel.processors.batch.factory",
+        "redaction": "edgetel.processors.redaction.factory",
+        "tail_sampling": "edgetel.processors.tailsampling.factory",
     },
     Kind.EXPORTER: {
         "file": "edgetel.exporters.file.factory",
@@ -27,7 +29,7 @@ _MODULES: dict[Kind, dict[str, str]] = {
         "jaeger": "edgetel.exporters.jaeger.factory",
         "prometheusremotewrite": "edgetel.exporters.prometheusremotewrite.factory",
     },
-    Kind.CONNECTOR: {},
+    Kind.CONNECTOR: {"spanmetrics": "edgetel.connectors.spanmetrics.factory"},
 }
 
 

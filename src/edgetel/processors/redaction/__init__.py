@@ -1,0 +1,1 @@
+"""The redaction processor: nothing secret or personal leaves the host."""
