@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from edgetel.buffer.config import BufferSettings
 from edgetel.config.types import Duration
+
+__all__ = ["BufferSettings", "QueueSettings", "RetrySettings", "check_queue_and_buffer"]
 
 
 @dataclass
@@ -43,3 +46,9 @@ class RetrySettings:
             yield "initial_interval", "must be greater than 0"
         if self.max_interval < self.initial_interval:
             yield "max_interval", "must be at least initial_interval"
+
+
+def check_queue_and_buffer(queue: QueueSettings, buffer: BufferSettings) -> Iterator[tuple[str, str]]:
+    """Cross-checks for an exporter config with `sending_queue` and `buffer` (call from its `validate`)."""
+    if buffer.type == "disk" and not queue.enabled:
+        yield "sending_queue.enabled", "must be true with buffer.type disk (the buffer is the queue)"
