@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import yaml
 
 from edgetel import __version__
+
+if TYPE_CHECKING:
+    from edgetel.config.model import AgentConfig
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,11 +75,19 @@ def _components() -> int:
     return 0
 
 
-def _check_buffers(config: object) -> int:
-    try:
-        from edgetel.buffer.check import check_config  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        print("this build has no disk buffers to check")
+def _check_buffers(config: AgentConfig) -> int:
+    """Report every disk buffer (configured, or left in the state directory by an earlier configuration)."""
+    from edgetel.buffer.check import check_buffers, configured_buffers, find_buffers
+    from edgetel.component.ids import Kind
+
+    exporters = [(str(cid), c.config) for cid, c in config.components[Kind.EXPORTER].items()]
+    dirs = list(dict.fromkeys([*configured_buffers(exporters), *find_buffers()]))
+    if not dirs:
+        print("no disk buffers")
         return 0
-    ok: bool = check_config(config)
-    return 0 if ok else 1
+    for missing in [d for d in dirs if not d.exists()]:
+        print(f"{missing}: not created yet (the exporter has not run)")
+    reports = check_buffers(d for d in dirs if d.exists())
+    for report in reports:
+        print(report.line())
+    return 0 if all(r.ok for r in reports) else 1

@@ -181,3 +181,29 @@ def test_components_and_version_cli() -> None:
     res = run_cli("components")
     assert res.returncode == 0 and "batch" in res.stdout and "file" in res.stdout
     assert run_cli("version").stdout.startswith("edgetel ")
+
+
+def test_two_exporters_cannot_share_a_disk_buffer(tmp_path: Path) -> None:
+    text = f"""receivers: {{hostmetrics: {{}}}}
+exporters:
+  file: {{path: /tmp/x.jsonl, buffer: {{type: disk, directory: {tmp_path}/b}}}}
+  file/two: {{path: /tmp/y.jsonl, buffer: {{type: disk, directory: {tmp_path}/b}}}}
+service: {{pipelines: {{metrics: {{receivers: [hostmetrics], exporters: [file, file/two]}}}}}}
+"""
+    lines = errors_of(text)
+    assert lines == [f"cfg.yaml:4: exporters.file/two.buffer.directory: {tmp_path}/b is already the disk buffer "
+                     "of exporter 'file'"]
+
+
+def test_validate_check_buffers(tmp_path: Path) -> None:
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text(f"""receivers: {{hostmetrics: {{}}}}
+exporters:
+  file: {{path: {tmp_path}/x.jsonl, buffer: {{type: disk, directory: {tmp_path}/buf}}}}
+service: {{pipelines: {{metrics: {{receivers: [hostmetrics], exporters: [file]}}}}}}
+""")
+    res = subprocess.run([sys.executable, "-m", "edgetel", "validate", "--config", str(cfg), "--check-buffers"],
+                         capture_output=True, text=True, timeout=60, env={"STATE_DIRECTORY": str(tmp_path / "state"),
+                                                                          "PATH": "/usr/bin:/bin"})
+    assert res.returncode == 0, res.stderr
+    assert f"{tmp_path}/buf: not created yet" in res.stdout

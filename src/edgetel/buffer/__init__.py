@@ -27,6 +27,10 @@ async def open_buffer(
     if settings.type == "disk":
         from edgetel.buffer.disk.registry import open_disk_buffer
 
+        registry.gauge("edgetel_buffer_max_bytes", "the disk buffer's max_size", ("exporter",)).labels(name).set(
+            int(settings.max_size)
+        )
+
         return await open_disk_buffer(
             name,
             buffer_directory(settings, name),

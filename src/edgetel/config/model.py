@@ -131,6 +131,7 @@ def _build(doc: Document) -> AgentConfig:
             cfg: Any = decode(factory.config_type, value, problems, path)
             components[kind][cid] = ComponentConfig(cid, kind, factory, cfg)
     service = decode(ServiceConfig, data.get("service"), problems, ("service",))
+    _check_buffer_directories(components[Kind.EXPORTER], problems)
     pipelines = _pipelines(service, components, problems)
     if not problems.errors:
         _check_unused(components, pipelines, problems)
@@ -232,6 +233,23 @@ def _check_unused(
                     )
             elif cid not in used[kind]:
                 problems.warn((section, str(cid)), f"{kind} is configured but not used in any pipeline")
+
+
+def _check_buffer_directories(exporters: Mapping[ComponentID, ComponentConfig], problems: Problems) -> None:
+    """Two exporters must never share a disk buffer directory (the second could not open it)."""
+    from edgetel.buffer.config import BufferSettings, buffer_directory
+
+    seen: dict[str, ComponentID] = {}
+    for cid, comp in exporters.items():
+        settings = getattr(comp.config, "buffer", None)
+        if not isinstance(settings, BufferSettings) or settings.type != "disk":
+            continue
+        directory = str(buffer_directory(settings, str(cid)))
+        if directory in seen:
+            problems.error(("exporters", str(cid), "buffer", "directory"),
+                           f"{directory} is already the disk buffer of exporter {str(seen[directory])!r}")  # fmt: skip
+        else:
+            seen[directory] = cid
 
 
 def load(path: str, env: Mapping[str, str] | None = None) -> AgentConfig:

@@ -76,7 +76,7 @@ class QueuedExporter:
         self.queue_settings = queue or QueueSettings()
         self.retry = retry or RetrySettings()
         self.buffer_settings = buffer or BufferSettings()
-        self._registry = registry if registry is not None else metrics._registry
+        self._registry = registry if registry is not None else metrics.registry
         self._buffer: Buffer | None = None
         self._workers: list[asyncio.Task[None]] = []
         self._busy: set[asyncio.Task[None]] = set()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from edgetel.component.ids import Signal
+
 
 def metric_point_count(metric: Any) -> int:
     kind = metric.WhichOneof("data")
@@ -35,7 +36,7 @@ class _Batch:
         self._count = -1
 
     @classmethod
-    def parse(cls, data: bytes) -> Any:
+    def parse(cls, data: bytes) -> Self:
         """A batch over `data`, decoded at once (raises `DecodeError` for invalid bytes), keeping `data`."""
         raw = bytes(data)
         req = cls._message_type()
@@ -73,7 +74,7 @@ class _Batch:
         self._count = -1
         self._raw = None
 
-    def copy(self) -> Any:
+    def copy(self) -> Self:
         if self._raw is not None:
             out = type(self)(raw=self._raw)
         else:

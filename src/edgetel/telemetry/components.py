@@ -53,6 +53,7 @@ class ProcessorMetrics:
 class ExporterMetrics:
     def __init__(self, registry: Registry, exporter: str) -> None:
         self._registry = registry
+        self.registry = registry
         self.exporter = exporter
         self._sent = {u: self._counter("sent", u, "delivered to the backend") for u in UNITS}
         self._failed = {u: self._counter("send_failed", u, "given up on (retries exhausted or refused)") for u in UNITS}

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from edgetel.config.types import Duration
-from edgetel.helpers.settings import QueueSettings, RetrySettings
+from edgetel.helpers.settings import BufferSettings, QueueSettings, RetrySettings, check_queue_and_buffer
 
 
 @dataclass
@@ -24,6 +24,7 @@ class FileConfig:
     flush_interval: Duration = field(default_factory=lambda: Duration(1.0))
     sending_queue: QueueSettings = field(default_factory=lambda: QueueSettings(num_consumers=1))
     retry_on_failure: RetrySettings = field(default_factory=RetrySettings)
+    buffer: BufferSettings = field(default_factory=BufferSettings)
 
     def validate(self) -> Iterator[tuple[str, str]]:
         if not self.path:
@@ -35,3 +36,4 @@ class FileConfig:
                 yield "rotation.max_backups", "cannot be negative"
         if self.sending_queue.num_consumers != 1:
             yield "sending_queue.num_consumers", "must be 1: a file is written in order"
+        yield from check_queue_and_buffer(self.sending_queue, self.buffer)

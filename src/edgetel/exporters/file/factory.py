@@ -19,6 +19,8 @@ def _create(ctx: CreateContext, cfg: FileConfig) -> Component:
         ctx.lifecycle,
         queue=cfg.sending_queue,
         retry=cfg.retry_on_failure,
+        buffer=cfg.buffer,
+        registry=ctx.metrics,
     )
 
 
