@@ -178,3 +178,33 @@ async def test_sockets_survive_reload_and_unclaimed_ones_close() -> None:
     pool.close_all()
     assert s1.fileno() == -1
     assert Signal.METRICS == "metrics"
+
+
+async def test_connector_final_flush_reaches_running_downstream_processors() -> None:
+    text = """
+receivers:
+  push: {}
+processors:
+  batch: {timeout: 1h, send_batch_size: 100000}
+connectors:
+  spanmetrics: {metrics_flush_interval: 1h}
+exporters:
+  collect/m: {}
+service:
+  pipelines:
+    traces: {receivers: [push], processors: [batch], exporters: [spanmetrics]}
+    metrics: {receivers: [spanmetrics], processors: [batch], exporters: [collect/m]}
+"""
+    g = build(text)
+    await g.start_backend()
+    await g.start_receivers()
+    g._lifecycle.deadline = asyncio.get_running_loop().time() + 10
+    pushed = asyncio.ensure_future(components.RECEIVERS["push"].push(make_traces(1, 4)))
+    await asyncio.sleep(0.05)
+    await g.stop_receivers()
+    await g.stop_backend()
+    await pushed
+    # traces batch flushed into spanmetrics, spanmetrics flushed into the metrics batch, which flushed to collect.
+    got = components.EXPORTERS["collect/m"].batches
+    assert got and sum(b.item_count() for b in got) > 0
+    assert all(s == "stopped" for s in g.states.values() if not s.startswith("receiver"))

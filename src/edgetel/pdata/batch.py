@@ -64,6 +64,10 @@ class _Batch:
     def request(self, value: Any) -> None:
         self._req, self._raw, self._count = value, None, -1
 
+    def received_bytes(self) -> bytes | None:
+        """The bytes this batch was parsed from, while it is unchanged (None otherwise)."""
+        return self._raw
+
     def serialize(self) -> bytes:
         if self._raw is not None:
             return self._raw

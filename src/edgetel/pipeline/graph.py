@@ -172,10 +172,36 @@ class Graph:
         await self._stop_all([(f"receiver/{cid}", r) for cid, r in self.receivers.items()])
 
     async def stop_backend(self, keep: Mapping[ComponentID, Component] | None = None) -> None:
-        """Processors in pipeline order (each flushes downstream), connectors, then exporters not in `keep`."""
-        for pid, cid, proc in self.processors:
-            await self._stop_all([(f"processor/{pid}/{cid}", proc)])
-        await self._stop_all([(f"connector/{cid}", c) for cid, c in self.connectors.items()])
+        """Stop in data-flow order, so that every final flush still finds its consumer running: a pipeline's
+        processors (first to last) once everything feeding it has stopped, a connector once every pipeline
+        feeding it has stopped; exporters (except those in `keep`) last."""
+        pipelines = self.config.pipelines
+        feeds: dict[ComponentID, set[PipelineID]] = {
+            cid: {pid for pid, p in pipelines.items() if cid in p.exporters} for cid in self.connectors
+        }
+        stopped_pipes: set[PipelineID] = set()
+        stopped_conns: set[ComponentID] = set()
+        while len(stopped_pipes) < len(pipelines) or len(stopped_conns) < len(self.connectors):
+            progressed = False
+            for pid, p in pipelines.items():
+                upstream = {c for c in p.receivers if c in self.connectors}
+                if pid not in stopped_pipes and upstream <= stopped_conns:
+                    for ppid, cid, proc in self.processors:
+                        if ppid == pid:
+                            await self._stop_all([(f"processor/{pid}/{cid}", proc)])
+                    stopped_pipes.add(pid)
+                    progressed = True
+            for cid, conn in self.connectors.items():
+                if cid not in stopped_conns and feeds[cid] <= stopped_pipes:
+                    await self._stop_all([(f"connector/{cid}", conn)])
+                    stopped_conns.add(cid)
+                    progressed = True
+            if not progressed:  # cannot happen for a valid (acyclic) graph; stop the rest anyway
+                break
+        await self._stop_all([(f"processor/{pid}/{cid}", p) for pid, cid, p in self.processors
+                              if pid not in stopped_pipes])  # fmt: skip
+        await self._stop_all([(f"connector/{cid}", c) for cid, c in self.connectors.items()
+                              if cid not in stopped_conns])  # fmt: skip
         keep = keep or {}
         await self._stop_all(
             [(f"exporter/{cid}", e) for cid, e in self.exporters.items() if keep.get(cid) is not e]

@@ -34,6 +34,7 @@ class BatchProcessor:
     def __init__(self, ctx: CreateContext, cfg: BatchConfig, nxt: Consumer) -> None:
         self.cfg = cfg
         self.next = nxt
+        self.lifecycle = ctx.lifecycle
         self.name = f"{ctx.pipeline}/{ctx.id}" if ctx.pipeline else str(ctx.id)
         labels = (str(ctx.id), str(ctx.pipeline or ""))
         self.metrics = ProcessorMetrics(ctx.metrics, str(ctx.id))
@@ -67,7 +68,8 @@ class BatchProcessor:
             return
         if self._held + n > self.cfg.max_pending_items:
             raise QueueFullError(f"batch processor {self.name}")
-        if float(self.cfg.timeout) == 0:
+        if float(self.cfg.timeout) == 0 or self.lifecycle.deadline is not None:
+            # While the agent drains, hold nothing: upstream flushes (a connector's last metrics) go straight on.
             await self._send([batch], "immediate")
             return
         pending = self._pending

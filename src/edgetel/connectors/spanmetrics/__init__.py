@@ -1,0 +1,1 @@
+"""The spanmetrics connector: request metrics (calls, duration histogram) from every span."""
