@@ -92,7 +92,10 @@ def test_package_installs_validates_runs_and_purges(tmp_path: Path) -> None:
 
         port = free_port()
         cfg = (root / "etc/edgetel/agent.yaml").read_text().replace("127.0.0.1:13133", f"127.0.0.1:{port}")
-        cfg = cfg.replace("collection_interval: 10s", "collection_interval: 200ms")
+        cfg = cfg.replace("collection_interval: 10s", "collection_interval: 200ms").replace("timeout: 1s", "timeout: 10ms")
+        # The real default ports may be taken on a test machine: move the listeners to free ones.
+        for port_default in ("4317", "4318", "8125"):
+            cfg = cfg.replace(f"127.0.0.1:{port_default}", f"127.0.0.1:{free_port()}")
         (root / "etc/edgetel/agent.yaml").write_text(cfg)
         with proc_mounted(root):
             env = {"PATH": "/usr/bin:/bin", "STATE_DIRECTORY": "/var/lib/edgetel", "HOME": "/var/lib/edgetel"}
@@ -107,9 +110,25 @@ def test_package_installs_validates_runs_and_purges(tmp_path: Path) -> None:
                     except OSError:
                         return False
 
-                wait_for(ready, timeout=30)
-                out_file = root / "var/lib/edgetel/host-metrics.jsonl"
-                wait_for(lambda: out_file.exists() and out_file.stat().st_size > 0, timeout=30)
+                try:
+                    wait_for(ready, timeout=30)
+                except AssertionError:
+                    proc.kill()
+                    assert proc.stdout is not None
+                    raise AssertionError("agent in the Debian root never became ready:\n" + proc.stdout.read().decode()) from None
+                # No Prometheus here: host metrics wait in the remote-write exporter's disk buffer.
+                buffers = root / "var/lib/edgetel/buffers"
+
+                def buffered() -> bool:
+                    return any(f.stat().st_size > 64 for f in buffers.rglob("*") if f.is_file())
+
+                try:
+                    wait_for(buffered, timeout=30)
+                except AssertionError:
+                    proc.kill()
+                    assert proc.stdout is not None
+                    files = [str(f) for f in buffers.rglob("*")] if buffers.exists() else []
+                    raise AssertionError(f"nothing buffered ({files}):\n" + proc.stdout.read().decode()) from None
                 proc.send_signal(signal.SIGTERM)
                 assert proc.wait(30) == 0
             finally:

@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import zlib
 from collections.abc import Callable
-from typing import Any
 
-import aiohttp
 import orjson
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
@@ -19,6 +17,7 @@ from edgetel.component.factory import CreateContext
 from edgetel.exporters.otlphttp.config import Config
 from edgetel.helpers.export_outcomes import ExportOutcomes
 from edgetel.helpers.exporter import ExportError, QueuedExporter
+from edgetel.helpers.http11.client import ClientError, HTTPClient
 from edgetel.helpers.retry_codes import RETRYABLE_HTTP_STATUSES, parse_retry_after
 from edgetel.helpers.tls import ssl_context
 from edgetel.pdata import Batch, Traces
@@ -49,7 +48,7 @@ class OTLPHttpSender:
             headers["Content-Encoding"] = "gzip"
         self.headers = headers
         self._encode: Callable[[Batch], bytes] = lambda b: b.serialize()
-        self._session: aiohttp.ClientSession | None = None
+        self._client: HTTPClient | None = None
 
     async def start(self) -> None:
         if self.json:
@@ -57,36 +56,31 @@ class OTLPHttpSender:
 
             self._encode = encode
         https = any(u.startswith("https://") for u in self.urls.values())
-        connector = aiohttp.TCPConnector(ssl=ssl_context(self.cfg.tls) if https else False)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=aiohttp.ClientTimeout(total=float(self.cfg.timeout)),
-            headers=self.headers,
-            trust_env=False,
+        self._client = HTTPClient(
+            ssl_context=ssl_context(self.cfg.tls) if https else None,
+            timeout=float(self.cfg.timeout),
+            max_connections=max(4, self.cfg.sending_queue.num_consumers),  # a connection per sending consumer
+            server_hostname=self.cfg.tls.server_name_override or None,
+            headers=self.headers.items(),
         )
 
     async def send(self, batch: Batch) -> None:
-        assert self._session is not None, "start() was not called"
+        assert self._client is not None, "start() was not called"
         traces = isinstance(batch, Traces)
         url = self.urls["traces" if traces else "metrics"]
         body = self._encode(batch)
         if self.gzip:
             body = await asyncio.to_thread(_gzip, body) if len(body) > COMPRESS_IN_THREAD_BYTES else _gzip(body)
-        extra: dict[str, Any] = {}
-        if self.cfg.tls.server_name_override and url.startswith("https://"):
-            extra["server_hostname"] = self.cfg.tls.server_name_override
         try:
-            async with self._session.post(url, data=body, **extra) as resp:
-                status = resp.status
-                payload = await _read_capped(resp)
-                ctype = resp.content_type
-                retry_after = resp.headers.get("Retry-After")
+            resp = await self._client.request("POST", url, body, max_body=MAX_RESPONSE_BYTES)
         except TimeoutError:
             self.outcomes.error("timeout")
             raise ExportError(f"POST {url}: no answer within {self.cfg.timeout}", retryable=True) from None
-        except aiohttp.ClientError as e:
+        except ClientError as e:
             self.outcomes.error("connection")
             raise ExportError(f"POST {url}: {e}", retryable=True) from None
+        status, payload, ctype = resp.status, resp.body, resp.content_type
+        retry_after = resp.headers.get("retry-after")
         if 200 <= status < 300:
             if payload:
                 self._partial_success(payload, ctype, traces)
@@ -118,21 +112,9 @@ class OTLPHttpSender:
         self.outcomes.partial(unit, int(rejected), str(message))
 
     async def shutdown(self) -> None:
-        if self._session is not None:
-            session, self._session = self._session, None
-            await session.close()
-
-
-async def _read_capped(resp: aiohttp.ClientResponse) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while size < MAX_RESPONSE_BYTES:
-        chunk = await resp.content.read(MAX_RESPONSE_BYTES - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
 
 
 def _status_message(payload: bytes, ctype: str) -> str:

@@ -1,4 +1,4 @@
-"""Factory of the `otlphttp` exporter. aiohttp is imported only when one is created."""
+"""Factory of the `otlphttp` exporter. its HTTP client is imported only when one is created."""
 
 from __future__ import annotations
 

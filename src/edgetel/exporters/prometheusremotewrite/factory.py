@@ -1,4 +1,4 @@
-"""Factory of the `prometheusremotewrite` exporter. aiohttp and the translator load only when one is created."""
+"""Factory of the `prometheusremotewrite` exporter. its HTTP client and the translator load only when one is created."""
 
 from __future__ import annotations
 

@@ -19,8 +19,6 @@ import time
 from collections import OrderedDict
 from typing import Any
 
-import aiohttp
-
 from edgetel import __version__
 from edgetel.component.factory import CreateContext
 from edgetel.exporters.prometheusremotewrite import encode as enc
@@ -28,6 +26,7 @@ from edgetel.exporters.prometheusremotewrite.config import Config
 from edgetel.exporters.prometheusremotewrite.translate import Translator
 from edgetel.helpers.export_outcomes import ExportOutcomes
 from edgetel.helpers.exporter import ExportError, QueuedExporter
+from edgetel.helpers.http11.client import ClientError, HTTPClient
 from edgetel.helpers.tls import ssl_context
 from edgetel.pdata import Batch, Metrics
 from edgetel.telemetry.components import ExporterMetrics
@@ -85,7 +84,7 @@ class PRWSender:
         )
         self._prepared: OrderedDict[int, _Prepared] = OrderedDict()
         self._lock = asyncio.Lock()
-        self._session: aiohttp.ClientSession | None = None
+        self._client: HTTPClient | None = None
         self._idle: asyncio.Task[None] | None = None
         self._last_meta = 0.0
         self._last_send = time.monotonic()
@@ -131,10 +130,8 @@ class PRWSender:
         if self.cfg.endpoint.startswith("https://"):
             ssl = ssl_context(self.cfg.tls)
             self._server_name = self.cfg.tls.server_name_override or None
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(ssl=ssl, limit=4),
-            timeout=aiohttp.ClientTimeout(total=float(self.cfg.timeout)),
-            skip_auto_headers=("Accept-Encoding",),
+        self._client = HTTPClient(
+            ssl_context=ssl, timeout=float(self.cfg.timeout), max_connections=4, server_hostname=self._server_name
         )
         if self.cfg.stale_after:
             self._idle = asyncio.create_task(self._idle_loop(), name=f"{self.name}-stale")
@@ -144,9 +141,9 @@ class PRWSender:
             self._idle.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._idle
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     # -- sending
     async def send(self, batch: Batch) -> None:
@@ -219,19 +216,17 @@ class PRWSender:
 
     async def _post(self, body: bytes, samples: int) -> bool:
         """True when accepted, False when refused for good (4xx); raises ExportError to retry."""
-        assert self._session is not None, "send before start"
+        assert self._client is not None, "send before start"
         self._last_send = time.monotonic()
         try:
-            async with self._session.post(
-                self.cfg.endpoint, data=body, headers=self._headers(), server_hostname=self._server_name
-            ) as resp:
-                status = resp.status
-                text = "" if status < 300 else (await resp.text(errors="replace"))[:512].strip()
-                after = resp.headers.get("Retry-After")
-        except (aiohttp.ClientError, OSError, TimeoutError) as e:
+            resp = await self._client.request("POST", self.cfg.endpoint, body, self._headers().items())
+        except (ClientError, OSError, TimeoutError) as e:
             self._last_ok = False
             self.outcomes.error("transport")
             raise ExportError(f"remote write to {self.cfg.endpoint} failed: {e!r}", retryable=True) from e
+        status = resp.status
+        text = "" if status < 300 else resp.text()[:512].strip()
+        after = resp.headers.get("retry-after")
         if status < 300:
             self._last_ok = True
             self._sent.inc(samples)

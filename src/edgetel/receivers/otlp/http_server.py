@@ -1,9 +1,9 @@
-"""OTLP/HTTP on aiohttp's low-level server: POST /v1/traces and /v1/metrics, protobuf or JSON.
+"""OTLP/HTTP on a small h11 server (helpers/http11): POST /v1/traces and /v1/metrics, protobuf or JSON.
 
 Bodies are read with a deadline and inflated incrementally with a cap on the inflated size, so a gzip bomb costs
 at most `max_request_body_size` of memory. Connections are capped (`max_connections`); a connection that sends no
-complete request header within `idle_timeout` is closed (aiohttp's keep-alive timer runs from the connection's
-start), which bounds slow-loris clients. Errors carry a `google.rpc.Status` body in the request's content type.
+complete request header within `idle_timeout` (of opening or of its last response) is closed, which bounds
+slow-loris clients. Errors carry a `google.rpc.Status` body in the request's content type.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 from edgetel.component.ids import Signal
 from edgetel.component.lifecycle import Lifecycle
 from edgetel.component.protocols import Consumer
+from edgetel.helpers.http11.server import Request, Response, Server
 from edgetel.pdata import Batch, Metrics, Traces, otlpjson
 from edgetel.pipeline.sockets import SocketPool, parse_endpoint
 from edgetel.receivers.otlp import common
@@ -32,7 +33,6 @@ _SHUTDOWN_GRACE = 5.0
 _LINGER = 2.0
 _HANDSHAKE_TIMEOUT = 10.0
 _JSON_INLINE = 256 * 1024
-_REFUSE = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
 class Reject(Exception):
@@ -91,44 +91,6 @@ def server_ssl_context(tls: TLSSettings) -> ssl.SSLContext:
     return ctx
 
 
-class _ServerLog:
-    """aiohttp's server logger: a client's malformed HTTP is counted and logged as one warning, without the
-    traceback aiohttp would log at ERROR level; anything else is a real error."""
-
-    def __init__(self, log: logging.Logger, tel: Telemetry) -> None:
-        self._log = log
-        self._tel = tel
-
-    def debug(self, msg: str, *args: Any, exc_info: Any = None, **kw: Any) -> None:
-        if not self._bad_http(exc_info):  # aiohttp logs TLS sent to a plain port at debug level
-            self._log.debug(msg, *args, exc_info=exc_info, **kw)
-
-    def exception(self, msg: str, *args: Any, exc_info: Any = True, **kw: Any) -> None:
-        if not self._bad_http(exc_info):
-            self._log.error("otlp receiver: HTTP server error", exc_info=exc_info, extra={"transport": "http"})
-
-    def _bad_http(self, exc: Any) -> bool:
-        from aiohttp.http_exceptions import HttpProcessingError
-
-        if not isinstance(exc, HttpProcessingError):
-            return False
-        self._tel.malformed("http")
-        self._log.warning(
-            "otlp receiver: malformed request",
-            extra={"transport": "http", "reason": "http", "error": (str(exc.message).splitlines() or [""])[0][:200]},
-        )
-        return True
-
-
-class _RefuseProtocol(asyncio.Protocol):
-    """Answers 503 and closes: the connection limit is reached."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)
-        transport.write(_REFUSE)
-        transport.close()
-
-
 class HTTPServer:
     def __init__(
         self,
@@ -150,72 +112,62 @@ class HTTPServer:
             self._routes[cfg.traces_url_path] = (Signal.TRACES, consumers[Signal.TRACES])
         if Signal.METRICS in consumers:
             self._routes[cfg.metrics_url_path] = (Signal.METRICS, consumers[Signal.METRICS])
-        self._server: Any = None
-        self._listener: asyncio.Server | None = None
+        self._server: Server | None = None
         self._json_slot = asyncio.Semaphore(1)
         self.port = 0
 
     async def start(self) -> None:
-        from aiohttp import web_server
-
         cfg = self._cfg
-        loop = asyncio.get_running_loop()
         if cfg.endpoint.startswith(UNIX_PREFIX):
             pooled = self._sockets.unix(cfg.endpoint[len(UNIX_PREFIX) :], socket.SOCK_STREAM)
         else:
             host, port = parse_endpoint(cfg.endpoint)
             pooled = self._sockets.tcp(host, port)
         sock = pooled.dup()  # closing our server must not close the pooled socket (reloads reuse it)
-        self._server = web_server.Server(
+        server = Server(
             self._handle,
-            keepalive_timeout=float(cfg.idle_timeout),
-            max_line_size=int(cfg.max_header_size),
-            max_field_size=int(cfg.max_header_size),
-            auto_decompress=False,
-            access_log=None,
-            logger=_ServerLog(self._log, self._tel),
-            # After an early answer (413, 401, ...) unread body bytes are drained this long, then the connection
+            idle_timeout=float(cfg.idle_timeout),
+            max_header_size=int(cfg.max_header_size),
+            max_connections=cfg.max_connections,
+            # After an early answer (413, 408, ...) unread body bytes are drained this long, then the connection
             # is closed: long enough for the client to read the answer, too short to hold a connection.
-            lingering_time=min(_LINGER, float(cfg.read_timeout)),
+            linger=min(_LINGER, float(cfg.read_timeout)),
+            on_refused=self._tel.refused_connections.inc,
+            on_bad_request=self._bad_http,
+            on_error=self._server_error,
         )
         ssl_ctx = server_ssl_context(cfg.tls) if cfg.tls.enabled else None
-        # A TLS handshake must not hold a connection for asyncio's default 60 s either.
-        tls_kw: dict[str, Any] = {"ssl": ssl_ctx}
-        if ssl_ctx is not None:
-            tls_kw["ssl_handshake_timeout"] = min(_HANDSHAKE_TIMEOUT, float(cfg.idle_timeout))
         try:
-            if sock.family == socket.AF_UNIX:
-                self._listener = await loop.create_unix_server(self._protocol, sock=sock, **tls_kw)
-            else:
-                self._listener = await loop.create_server(self._protocol, sock=sock, **tls_kw)
+            # A TLS handshake must not hold a connection for asyncio's default 60 s either.
+            await server.start(sock, ssl_ctx, min(_HANDSHAKE_TIMEOUT, float(cfg.idle_timeout)))
         except BaseException:
             sock.close()
             raise
+        self._server = server
         if sock.family != socket.AF_UNIX:
             self.port = sock.getsockname()[1]
 
-    def _protocol(self) -> asyncio.BaseProtocol:
-        server = self._server
-        if len(server.connections) >= self._cfg.max_connections:
-            self._tel.refused_connections.inc()
-            return _RefuseProtocol()
-        handler: asyncio.BaseProtocol = server()
-        return handler
+    def _bad_http(self, error: str) -> None:
+        """A client's malformed HTTP: counted and logged as one warning (no traceback)."""
+        self._tel.malformed("http")
+        self._log.warning(
+            "otlp receiver: malformed request",
+            extra={"transport": "http", "reason": "http", "error": (error.splitlines() or [""])[0][:200]},
+        )
+
+    def _server_error(self, exc: BaseException) -> None:
+        self._log.error("otlp receiver: HTTP server error", exc_info=exc, extra={"transport": "http"})
 
     async def shutdown(self) -> None:
-        listener, self._listener = self._listener, None
-        if listener is None:
+        server, self._server = self._server, None
+        if server is None:
             return
-        listener.close()
         grace = min(_SHUTDOWN_GRACE, self._lifecycle.remaining(_SHUTDOWN_GRACE))
-        await self._server.shutdown(grace)
-        await listener.wait_closed()
+        await server.shutdown(grace)
 
-    async def _handle(self, request: Any) -> Any:
-        from aiohttp import web_response
-
+    async def _handle(self, request: Request) -> Response:
         route = self._routes.get(request.path)
-        ctype = _content_type(request.headers.get("Content-Type", ""))
+        ctype = _content_type(request.headers.get("content-type", ""))
         answer_type = ctype or PROTOBUF
         try:
             if route is None:
@@ -223,7 +175,7 @@ class HTTPServer:
             if request.method != "POST":
                 raise Reject(405, common.UNIMPLEMENTED, "use POST")
             self._tel.requests.inc()
-            if self._token is not None and not common.check_bearer(request.headers.get("Authorization"), self._token):
+            if self._token is not None and not common.check_bearer(request.headers.get("authorization"), self._token):
                 self._tel.auth_failures.inc()
                 self._log.warning("otlp receiver: request without a valid bearer token", extra={"transport": "http"})
                 raise Reject(401, common.UNAUTHENTICATED, "missing or invalid bearer token")
@@ -253,7 +205,7 @@ class HTTPServer:
             else:
                 msg = common.export_response(signal, refusal)
                 body = otlpjson.encode_message(msg) if ctype == JSON else msg.SerializeToString()
-            return web_response.Response(status=200, body=body, content_type=ctype)
+            return Response(200, body, [("Content-Type", ctype)])
         except Reject as r:
             if r.reason:
                 self._tel.malformed(r.reason)
@@ -263,16 +215,16 @@ class HTTPServer:
                 )
             resp = _status_response(r.status, r.code, r.message, answer_type, None)
             if r.status == 405:
-                resp.headers["Allow"] = "POST"
+                resp.headers.append(("Allow", "POST"))
             if r.status == 401:
-                resp.headers["WWW-Authenticate"] = "Bearer"
+                resp.headers.append(("WWW-Authenticate", "Bearer"))
             if r.reason in ("too_large", "compression", "timeout"):
-                resp.force_close()  # the rest of the body is not worth reading
+                resp.close = True  # the rest of the body is not worth reading
             return resp
 
-    async def _read_body(self, request: Any) -> bytes:
+    async def _read_body(self, request: Request) -> bytes:
         cap = int(self._cfg.max_request_body_size)
-        encoding = request.headers.get("Content-Encoding", "").strip().lower()
+        encoding = request.headers.get("content-encoding", "").strip().lower()
         inflater: Inflater | None = None
         if encoding in ("gzip", "x-gzip"):
             inflater = Inflater("gzip", cap)
@@ -287,7 +239,7 @@ class HTTPServer:
         size = 0
         try:
             async with asyncio.timeout(float(self._cfg.read_timeout)):
-                while chunk := await request.content.readany():
+                async for chunk in request.chunks():
                     if inflater is None:
                         size += len(chunk)
                         if size > cap:
@@ -322,12 +274,10 @@ def _parse(body: bytes, ctype: str, signal: Signal) -> Batch:
         raise Reject(400, common.INVALID_ARGUMENT, f"cannot parse the protobuf body: {e}", "protobuf") from None
 
 
-def _status_response(status: int, code: int, message: str, ctype: str, retry_after: float | None) -> Any:
-    from aiohttp import web_response
-
+def _status_response(status: int, code: int, message: str, ctype: str, retry_after: float | None) -> Response:
     msg: Any = common.status_message(code, message, retry_after)
     body = otlpjson.encode_message(msg) if ctype == JSON else msg.SerializeToString()
-    resp = web_response.Response(status=status, body=body, content_type=ctype)
+    resp = Response(status, body, [("Content-Type", ctype)])
     if retry_after is not None:
-        resp.headers["Retry-After"] = str(common.retry_after_seconds(retry_after))
+        resp.headers.append(("Retry-After", str(common.retry_after_seconds(retry_after))))
     return resp
