@@ -19,7 +19,7 @@ import contextlib
 import logging
 import random
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from edgetel.buffer import Buffer, Entry, open_buffer
 from edgetel.component.errors import ConsumeError, PermanentError, QueueFullError, RetryableError
@@ -28,6 +28,9 @@ from edgetel.helpers.settings import BufferSettings, QueueSettings, RetrySetting
 from edgetel.pdata import Batch
 from edgetel.telemetry.components import ExporterMetrics
 from edgetel.telemetry.selfmetrics import Registry
+
+if TYPE_CHECKING:
+    from edgetel.component.factory import CreateContext
 
 
 class ExportError(Exception):
@@ -277,3 +280,27 @@ class QueuedExporter:
             self._buffer = None
         if self._started:
             await self.sender.shutdown()
+
+
+class QueuedExporterSettings(Protocol):
+    """What an exporter config carries for the queue wrapper (every exporter config has these keys)."""
+
+    sending_queue: QueueSettings
+    retry_on_failure: RetrySettings
+    buffer: BufferSettings
+
+
+def queued_exporter(ctx: CreateContext, sender: Sender, cfg: QueuedExporterSettings) -> QueuedExporter:
+    """The standard exporter: `sender` behind the queue, retry and buffer its config asks for."""
+    name = str(ctx.id)
+    return QueuedExporter(
+        name,
+        sender,
+        ExporterMetrics(ctx.metrics, name),
+        ctx.logger,
+        ctx.lifecycle,
+        queue=cfg.sending_queue,
+        retry=cfg.retry_on_failure,
+        buffer=cfg.buffer,
+        registry=ctx.metrics,
+    )

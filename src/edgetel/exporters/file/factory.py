@@ -8,20 +8,9 @@ from edgetel.exporters.file.config import FileConfig
 
 def _create(ctx: CreateContext, cfg: FileConfig) -> Component:
     from edgetel.exporters.file.writer import FileSender
-    from edgetel.helpers.exporter import QueuedExporter
-    from edgetel.telemetry.components import ExporterMetrics
+    from edgetel.helpers.exporter import queued_exporter
 
-    return QueuedExporter(
-        str(ctx.id),
-        FileSender(cfg, ctx.logger),
-        ExporterMetrics(ctx.metrics, str(ctx.id)),
-        ctx.logger,
-        ctx.lifecycle,
-        queue=cfg.sending_queue,
-        retry=cfg.retry_on_failure,
-        buffer=cfg.buffer,
-        registry=ctx.metrics,
-    )
+    return queued_exporter(ctx, FileSender(cfg, ctx.logger), cfg)
 
 
 factory = Factory(

@@ -14,10 +14,9 @@ from edgetel.exporters.jaeger.config import Config
 from edgetel.exporters.jaeger.model import POST_SPANS
 from edgetel.exporters.jaeger.translate import translate
 from edgetel.helpers.export_outcomes import ExportOutcomes
-from edgetel.helpers.exporter import ExportError, QueuedExporter
+from edgetel.helpers.exporter import ExportError, QueuedExporter, queued_exporter
 from edgetel.helpers.grpc_client import GrpcClient, GrpcExportError
 from edgetel.pdata import Batch, Traces
-from edgetel.telemetry.components import ExporterMetrics
 from edgetel.telemetry.selfmetrics import Registry
 
 _MAX_PENDING = 8  # batches in retry whose progress is remembered (one per consumer task in practice)
@@ -76,14 +75,4 @@ class JaegerSender:
 def create(ctx: CreateContext, cfg: Config) -> QueuedExporter:
     name = str(ctx.id)
     sender = JaegerSender(cfg, ExportOutcomes(ctx.metrics, name, ctx.logger), ctx.metrics, ctx.logger)
-    return QueuedExporter(
-        name,
-        sender,
-        ExporterMetrics(ctx.metrics, name),
-        ctx.logger,
-        ctx.lifecycle,
-        queue=cfg.sending_queue,
-        retry=cfg.retry_on_failure,
-        buffer=cfg.buffer,
-        registry=ctx.metrics,
-    )
+    return queued_exporter(ctx, sender, cfg)

@@ -8,10 +8,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from edgetel.component.factory import CreateContext
 from edgetel.exporters.otlp.config import Config
 from edgetel.helpers.export_outcomes import ExportOutcomes
-from edgetel.helpers.exporter import QueuedExporter
+from edgetel.helpers.exporter import QueuedExporter, queued_exporter
 from edgetel.helpers.grpc_client import GrpcClient, GrpcExportError
 from edgetel.pdata import Batch, Traces
-from edgetel.telemetry.components import ExporterMetrics
 
 TRACES_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 METRICS_METHOD = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
@@ -54,14 +53,4 @@ class OTLPGrpcSender:
 def create(ctx: CreateContext, cfg: Config) -> QueuedExporter:
     name = str(ctx.id)
     sender = OTLPGrpcSender(cfg, ExportOutcomes(ctx.metrics, name, ctx.logger))
-    return QueuedExporter(
-        name,
-        sender,
-        ExporterMetrics(ctx.metrics, name),
-        ctx.logger,
-        ctx.lifecycle,
-        queue=cfg.sending_queue,
-        retry=cfg.retry_on_failure,
-        buffer=cfg.buffer,
-        registry=ctx.metrics,
-    )
+    return queued_exporter(ctx, sender, cfg)

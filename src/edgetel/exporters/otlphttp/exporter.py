@@ -16,12 +16,11 @@ from edgetel import __version__
 from edgetel.component.factory import CreateContext
 from edgetel.exporters.otlphttp.config import Config
 from edgetel.helpers.export_outcomes import ExportOutcomes
-from edgetel.helpers.exporter import ExportError, QueuedExporter
+from edgetel.helpers.exporter import ExportError, QueuedExporter, queued_exporter
 from edgetel.helpers.http11.client import ClientError, HTTPClient
 from edgetel.helpers.retry_codes import RETRYABLE_HTTP_STATUSES, parse_retry_after
 from edgetel.helpers.tls import ssl_context
 from edgetel.pdata import Batch, Traces
-from edgetel.telemetry.components import ExporterMetrics
 
 MAX_RESPONSE_BYTES = 64 * 1024  # an answer is a few bytes; never buffer a huge one
 COMPRESS_IN_THREAD_BYTES = 256 * 1024  # zlib releases the GIL: big bodies are gzipped off the event loop
@@ -136,14 +135,4 @@ def _status_message(payload: bytes, ctype: str) -> str:
 def create(ctx: CreateContext, cfg: Config) -> QueuedExporter:
     name = str(ctx.id)
     sender = OTLPHttpSender(cfg, ExportOutcomes(ctx.metrics, name, ctx.logger))
-    return QueuedExporter(
-        name,
-        sender,
-        ExporterMetrics(ctx.metrics, name),
-        ctx.logger,
-        ctx.lifecycle,
-        queue=cfg.sending_queue,
-        retry=cfg.retry_on_failure,
-        buffer=cfg.buffer,
-        registry=ctx.metrics,
-    )
+    return queued_exporter(ctx, sender, cfg)

@@ -25,11 +25,10 @@ from edgetel.exporters.prometheusremotewrite import encode as enc
 from edgetel.exporters.prometheusremotewrite.config import Config
 from edgetel.exporters.prometheusremotewrite.translate import Translator
 from edgetel.helpers.export_outcomes import ExportOutcomes
-from edgetel.helpers.exporter import ExportError, QueuedExporter
+from edgetel.helpers.exporter import ExportError, QueuedExporter, queued_exporter
 from edgetel.helpers.http11.client import ClientError, HTTPClient
 from edgetel.helpers.tls import ssl_context
 from edgetel.pdata import Batch, Metrics
-from edgetel.telemetry.components import ExporterMetrics
 from edgetel.telemetry.selfmetrics import Registry
 
 REQUIRED_HEADERS = {
@@ -266,14 +265,4 @@ class PRWSender:
 def create(ctx: CreateContext, cfg: Config) -> QueuedExporter:
     name = str(ctx.id)
     sender = PRWSender(cfg, name, ctx.metrics, ctx.logger)
-    return QueuedExporter(
-        name,
-        sender,
-        ExporterMetrics(ctx.metrics, name),
-        ctx.logger,
-        ctx.lifecycle,
-        queue=cfg.sending_queue,
-        retry=cfg.retry_on_failure,
-        buffer=cfg.buffer,
-        registry=ctx.metrics,
-    )
+    return queued_exporter(ctx, sender, cfg)
