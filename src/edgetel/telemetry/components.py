@@ -52,7 +52,6 @@ class ProcessorMetrics:
 
 class ExporterMetrics:
     def __init__(self, registry: Registry, exporter: str) -> None:
-        self._registry = registry
         self.registry = registry
         self.exporter = exporter
         self._sent = {u: self._counter("sent", u, "delivered to the backend") for u in UNITS}
@@ -71,7 +70,7 @@ class ExporterMetrics:
         ).labels(exporter)
 
     def _counter(self, what: str, unit: str, help_text: str) -> Child:
-        return self._registry.counter(
+        return self.registry.counter(
             f"edgetel_exporter_{what}_{unit}_total", f"{unit} {help_text}", ("exporter",)
         ).labels(self.exporter)
 

@@ -8,7 +8,6 @@ is held past `timeout`. Sends go out one at a time, in arrival order.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from edgetel.component.errors import ConsumeError, QueueFullError
 from edgetel.component.factory import CreateContext
@@ -42,7 +41,6 @@ class BatchProcessor:
         self._held = 0
         self._send_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._closed = False
         reg = ctx.metrics
         self._batches_sent = reg.counter(
             "edgetel_processor_batch_sent_total",
@@ -121,9 +119,7 @@ class BatchProcessor:
 
     async def shutdown(self) -> None:
         """Flush what is held and wait for every send to finish."""
-        self._closed = True
         if self._pending is not None:
             self._flush(self._pending, "shutdown")
         while self._tasks:
-            with contextlib.suppress(Exception):
-                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
