@@ -14,6 +14,10 @@ Scenarios:
 - walk only: every key in ignored_keys (the cost of reading the messages, for comparison);
 - metrics: 512 data points with 6 attributes each (StatsD-like tags), default rules.
 
+A second table splits the default cost per span into its parts: reading the attributes through the protobuf
+objects (no rules at all), and the rules applied to the values that are unique per span (URL, SQL statement,
+exception message), each on fresh values so that no cache helps except the shape cache where it applies.
+
 Run: .venv/bin/python benchmarks/redaction.py [--batches N] [--rounds N] [--profile]
 """
 
@@ -215,6 +219,50 @@ def main() -> None:
     for (name, _, _), per_item in zip(scenarios, results, strict=True):
         med = statistics.median(per_item)
         print(f"{name:30s} {min(per_item):8.2f} {med:10.2f} {1e6 / med:21.0f}")
+    components()
+
+
+def components() -> None:
+    """CPU microseconds per call of the parts of the per-span cost."""
+    proc = make(DEFAULT_RULES)
+    rules = proc.rules
+    n = 4000
+    spans = [sp for s in range(8) for sp in build_traces(s).request.resource_spans[0].scope_spans[0].spans]
+
+    def read() -> None:
+        for sp in spans:
+            for kv in sp.attributes:
+                _ = kv.key, kv.value.string_value
+            for ev in sp.events:
+                for kv in ev.attributes:
+                    _ = kv.key, kv.value.string_value
+
+    rows: list[tuple[str, float]] = []
+    t0 = time.process_time()
+    read()
+    rows.append(("read 18 attributes (protobuf objects)", (time.process_time() - t0) / len(spans) * 1e6))
+    url_fn = rules.classify("url.full").fn
+    sql_fn = rules.classify("db.statement").fn
+    for name, fn, values in (
+        (
+            "url.full: URL sanitizer + detectors",
+            url_fn,
+            [f"https://shop.example.com/o/{i}?a=b&p={i}" for i in range(n)],
+        ),
+        (
+            "db.statement: SQL sanitizer + detectors",
+            sql_fn,
+            [f"SELECT a FROM t WHERE id = {i} AND x = 'y'" for i in range(n)],
+        ),
+        ("exception.message: detectors", rules.scan, [f"order {i} not found in region eu-{i % 7}" for i in range(n)]),
+    ):
+        t0 = time.process_time()
+        for v in values:
+            fn(v)
+        rows.append((name, (time.process_time() - t0) / n * 1e6))
+    print(f"\n{'part of the default cost, per span / value':45s} {'us':>8s}")
+    for name, us in rows:
+        print(f"{name:45s} {us:8.2f}")
 
 
 def _detector_names() -> list[str]:

@@ -6,35 +6,45 @@ magnitude (log-normal; medians 0.5 ms, 3 ms, 25 ms, 300 ms, 900 ms, 3 s); 150 tr
 span. Spans arrive when they end plus an export delay of 0-2 s, so children come before their root (out of
 order); 1% of spans arrive 12-25 s late, after their trace was decided.
 
-Both runs use the processor in-process with decision_wait 10s, root_grace 2s:
-  edgetel:   status_code ERROR + latency_percentile 99 (per service + root span name) + probabilistic 1%
-  edgetel, 20m window: the same with latency_percentile window 20m (more samples per P99 estimate)
+Ground truth: the workload is stationary, so an endpoint's true P99 is the P99 of its durations over the whole run.
+
+Every run uses the processor in-process with decision_wait 10s, root_grace 2s (--runs picks them):
+  default:   status_code ERROR + latency_percentile 99 (per service + root span name, 5m window) + probabilistic 1%
+  20m:       the same with latency_percentile window 20m (more samples per P99 estimate)
+  W:C        window W, confidence C (e.g. 5m:80: the threshold is the 80% lower confidence bound of the P99)
   fixed:     status_code ERROR + latency threshold_ms (the global P99 of all traces) + probabilistic 1%
              (the Collector's way: one threshold for every endpoint)
+plus, offline, an oracle per window used: the exact P99 of the endpoint's traces that started in the window before
+each trace (no sketch error, no late spans): the noise floor of estimating a P99 from one window of samples.
 
 Figures (the first 2 minutes, while the sketches learn, are reported separately):
   error recall       kept error traces / error traces                                   goal 100%
                      (and among traces whose ERROR span was not one of the 1% late ones: a span that
                      arrives after its trace was decided follows that decision, by design)
   slow recall        kept traces at or above their endpoint's true P99 / all such traces  goal >= 99%
+                     (and among traces whose root span was not late: without its root, a trace's duration is
+                     unknown at the decision, and the late root follows the decision made)
   false keeps        kept traces below their endpoint's P99, not error, not random / kept goal <= 1%
   keep ratio         kept / all, against the target (error or >= P99 or random)
   completeness       kept traces whose every span was emitted / kept traces             goal 100%
   count estimate     sum of 2**56 / (2**56 - th) over kept traces, against the true count goal within 5%
 
-Run: .venv/bin/python benchmarks/tailsampling_fidelity.py [--minutes 10] [--rate 150]
+Run: .venv/bin/python benchmarks/tailsampling_fidelity.py [--minutes 10] [--rate 150] [--runs default,20m,fixed]
+     (--rate 1000 --minutes 7 --runs default,5m:70: 300,000 traces per 5m window, where the goals are met)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import gc
 import logging
 import math
 import random
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +59,7 @@ from edgetel.component.ids import ComponentID, Kind
 from edgetel.component.lifecycle import Lifecycle
 from edgetel.config.decode import decode
 from edgetel.config.problems import Problems
+from edgetel.config.types import Duration
 from edgetel.pdata import Batch, Traces
 from edgetel.pipeline.sockets import SocketPool
 from edgetel.processors.tailsampling.config import TailSamplingConfig
@@ -85,6 +96,7 @@ class TrueTrace:
     spans: int
     random_keep: bool
     error_late: bool = False  # the ERROR span arrived after the trace's decision could be made
+    root_late: bool = False  # so did the root span: the duration was not known at the decision
 
 
 @dataclass
@@ -123,16 +135,17 @@ def generate(minutes: float, rate: float, seed: int = 42) -> Workload:
             spans.append((rng.choice(SERVICES), child))
         if err_span >= 0:
             spans[err_span][1].status.code = 2  # type: ignore[assignment]
-        error_late = False
+        error_late = root_late = False
         for k, (s_svc, sp) in enumerate(spans):
             end = (sp.end_time_unix_nano - BASE_NS) / 1e9
             delay = rng.uniform(0, 2.0)
             if rng.random() < 0.01:
                 delay += rng.uniform(12, 25)
                 error_late = error_late or k == err_span
+                root_late = root_late or k == 0
             wl.events.append((end + delay, s_svc, sp.SerializeToString()))
         wl.traces.append(TrueTrace(tid, ep, start, dur, error, len(spans), int.from_bytes(tid[9:], "big") >= t1,
-                                   error_late))  # fmt: skip
+                                   error_late, root_late))  # fmt: skip
     wl.events.sort(key=lambda e: e[0])
     return wl
 
@@ -213,6 +226,28 @@ def p99s(wl: Workload) -> list[float]:
     return out
 
 
+def oracle(wl: Workload, window: float) -> Collect:
+    """What an exact estimator with the sampler's window would keep: per trace, the exact P99 of its endpoint over
+    the traces that started in the `window` seconds before it (no sketch error; the same sampling noise), plus
+    errors and the random 1%, with every span delivered. Late spans are ignored (it knows every trace in full)."""
+    out = Collect()
+    t1 = threshold_for(1)
+    live: list[list[float]] = [[] for _ in ENDPOINTS]
+    queue: list[deque[TrueTrace]] = [deque() for _ in ENDPOINTS]
+    for t in wl.traces:  # in start order
+        q, vals = queue[t.endpoint], live[t.endpoint]
+        while q and q[0].start < t.start - window:
+            vals.pop(bisect.bisect_left(vals, q.popleft().duration))
+        p99 = vals[max(1, math.ceil(0.99 * len(vals))) - 1] if vals else math.inf
+        if t.error or t.duration >= p99:
+            out.spans[t.trace_id], out.th[t.trace_id] = t.spans, 0
+        elif t.random_keep:
+            out.spans[t.trace_id], out.th[t.trace_id] = t.spans, t1
+        bisect.insort(vals, t.duration)
+        q.append(t)
+    return out
+
+
 def figures(wl: Workload, out: Collect, truth_p99: list[float], after: float) -> dict[str, float]:
     traces = [t for t in wl.traces if t.start >= after]
     kept = [t for t in traces if t.trace_id in out.spans]
@@ -229,6 +264,9 @@ def figures(wl: Workload, out: Collect, truth_p99: list[float], after: float) ->
         * sum(t.trace_id in out.spans for t in errors if not t.error_late)
         / max(1, sum(not t.error_late for t in errors)),
         "slow recall %": 100.0 * sum(t.trace_id in out.spans for t in slow) / max(1, len(slow)),
+        "  root span on time %": 100.0
+        * sum(t.trace_id in out.spans for t in slow if not t.root_late)
+        / max(1, sum(not t.root_late for t in slow)),
         "false keeps % of kept": 100.0 * len(false_keeps) / max(1, len(kept)),
         "keep ratio %": 100.0 * len(kept) / max(1, len(traces)),
         "target ratio %": 100.0 * len(target) / max(1, len(traces)),
@@ -242,6 +280,11 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=10)
     ap.add_argument("--rate", type=float, default=150)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument(
+        "--runs",
+        default="default,20m,fixed",
+        help="comma-separated: default, 20m, fixed, or WINDOW:CONFIDENCE such as 5m:90",
+    )
     args = ap.parse_args()
     t0 = time.perf_counter()
     wl = generate(args.minutes, args.rate, args.seed)
@@ -255,18 +298,27 @@ def main() -> None:
     print(f"  global P99 (the fixed threshold) {global_p99 * 1000:.1f} ms")
     errors = {"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}}
     random1 = {"name": "random", "type": "probabilistic", "probabilistic": {"sampling_percentage": 1}}
-    runs: dict[str, list[dict[str, Any]]] = {
-        "latency_percentile 5m window": [errors, {"name": "slow", "type": "latency_percentile",
-                                                "latency_percentile": {"percentile": 99}}, random1],
-        "latency_percentile 20m window": [errors, {"name": "slow", "type": "latency_percentile",
-                                                   "latency_percentile": {"percentile": 99, "window": "20m"}}, random1],
-        "fixed latency threshold": [errors, {"name": "slow", "type": "latency",
-                                             "latency": {"threshold_ms": max(1, round(global_p99 * 1000))}}, random1],
-    }  # fmt: skip
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for spec in args.runs.split(","):
+        if spec == "fixed":
+            runs["fixed latency threshold"] = [errors, {"name": "slow", "type": "latency",
+                "latency": {"threshold_ms": max(1, round(global_p99 * 1000))}}, random1]  # fmt: skip
+            continue
+        window, _, conf = {"default": "5m:", "20m": "20m:"}.get(spec, spec).partition(":")
+        lp: dict[str, Any] = {"percentile": 99, "window": window}
+        if conf:
+            lp["confidence"] = float(conf)
+        label = f"latency_percentile {window}" + (f" conf {conf}" if conf else "")
+        runs[label] = [errors, {"name": "slow", "type": "latency_percentile", "latency_percentile": lp}, random1]
     results = {}
     for label, policies in runs.items():
         out, cpu, stats = asyncio.run(run(wl, policies))
         results[label] = (figures(wl, out, truth, WARMUP), figures(wl, out, truth, 0.0), cpu, stats)
+    for window in sorted({float(Duration.parse(p[1]["latency_percentile"]["window"]))
+                          for p in runs.values() if p[1]["type"] == "latency_percentile"}):  # fmt: skip
+        out = oracle(wl, window)
+        results[f"exact {window / 60:g}m window (oracle)"] = (figures(wl, out, truth, WARMUP),
+                                                              figures(wl, out, truth, 0.0), 0.0, {})  # fmt: skip
     names = list(next(iter(results.values()))[0])
     print(f"\nafter {WARMUP:.0f}s warm-up (all traces in brackets)")
     print(f"{'figure':22s}" + "".join(f"{label:>31s}" for label in results))
@@ -277,6 +329,8 @@ def main() -> None:
             row += f"{(fmt.format(warm[n]) + ' (' + fmt.format(full[n]) + ')'):>31s}"
         print(row)
     for label, (_, _, cpu, stats) in results.items():
+        if not stats:
+            continue
         print(f"{label}: CPU {cpu:.1f}s for {len(wl.events)} spans ({cpu / len(wl.events) * 1e6:.1f} us/span incl. "
               f"batch building); root-span early decisions {stats['early']:.0f}; late spans released "
               f"{stats['late_kept']:.0f}, dropped {stats['late_dropped']:.0f}")  # fmt: skip

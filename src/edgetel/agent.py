@@ -18,6 +18,7 @@ from edgetel.component.lifecycle import Lifecycle
 from edgetel.config import model
 from edgetel.config.model import AgentConfig
 from edgetel.config.problems import ConfigError
+from edgetel.pipeline.exposure import exposures
 from edgetel.pipeline.graph import Graph, GraphError
 from edgetel.pipeline.sockets import SocketPool, parse_endpoint
 from edgetel.systemd_notify import Notifier
@@ -38,6 +39,14 @@ def load_config(path: str | None) -> AgentConfig:
     if path is None:
         return model.load_string(default_config_text(), DEFAULT_CONFIG_NAME)
     return model.load(path)
+
+
+def warn_exposed(config: AgentConfig) -> None:
+    """Warn about the listeners reachable beyond loopback without TLS or authentication (one log line)."""
+    found = exposures(config)
+    if found:
+        log.warning("listeners are reachable beyond loopback without TLS or authentication",
+                    extra={"listeners": "; ".join(str(e) for e in found)})  # fmt: skip
 
 
 class Agent:
@@ -126,6 +135,7 @@ class Agent:
         self._routes()
         for w in self.config.warnings:
             log.warning("configuration warning", extra={"detail": w})
+        warn_exposed(self.config)
         try:
             await self._apply_admin()
         except OSError as e:
@@ -219,6 +229,7 @@ class Agent:
         self._reloads.labels("ok").inc()
         for w in new_config.warnings:
             log.warning("configuration warning", extra={"detail": w})
+        warn_exposed(new_config)
         log.info("configuration reloaded")
         return True
 

@@ -123,3 +123,71 @@ def test_hostile_values_cost_linear_time() -> None:
     start = time.process_time()
     run(proc, t)
     assert time.process_time() - start < 5
+
+
+# ---- fast paths give the same results as the general code ----------------------------------------------------------
+
+SQL_TEXT = st.text(alphabet="selctSELCTabwhrdint0123456789 _.,=<>()'\"\\-/*$@#:\n\t;ñ", max_size=80)
+SIMPLE_SQL = st.text(alphabet="selctSELCTabwhrdint0123456789 _,=<>()'\\@#:;\n", max_size=80)
+
+
+@settings(max_examples=400, deadline=None)
+@given(SQL_TEXT | SIMPLE_SQL)
+def test_the_sql_fast_path_equals_the_token_by_token_rewrite(text: str) -> None:
+    from edgetel.processors.redaction.sanitizers import _SQL, _sql_token
+
+    assert sanitize_sql(text) == _SQL.sub(_sql_token, text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="0123456789٣²", min_size=6, max_size=12) | st.integers(0, 10**12 - 1).map(str))
+def test_short_digit_strings_are_never_secrets(text: str) -> None:
+    assert RULES.scan(text) is None
+
+
+NO_CACHE = make({**DEFAULT_RULES, "cache_size": 0})[0].rules
+NEAR_SECRETS = st.sampled_from(
+    [
+        "ya29.a0AfH6SMBx3kQ9cZ1yL8vT2wN5pR7uE4iO0", "card 4111 1111 1111 1111", "ssn 123-45-6789",
+        "Basic YWJjOjEyMw==", "Authorization: Basic dXNlcjE6cGFzczE=", "AKIA1234567890ABCDEF", "id=ya12.x",
+        "ghp_1234567890abcdefghijklmnopqrstuvwxyz12", "xoxb-1234567890-abcdefghij", "sk_live_1234567890abcdef",
+        "Bearer abc12345", "Bearer abcdefgh", "a1b2@c3.io", "postgres://u1:p2@h3/db", "password=12", "order 81723",
+        "eyJ0eXAiOiJKV1Qi.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl", "AIza1234567890123456789012345678901234",
+    ]
+)  # fmt: skip
+TEXT_WITH_DIGITS = st.text(alphabet="ABCGIKSXYZabceghiklorsuyz0123456789 .-_@:=/+", max_size=60)
+
+
+@settings(max_examples=400, deadline=None)
+@given(NEAR_SECRETS | TEXT_WITH_DIGITS, st.randoms(use_true_random=False))
+def test_a_shape_that_decides_gives_one_verdict_for_every_digit_variant(text: str, rnd: Any) -> None:
+    """The shape cache: when `shape_decides`, a value and any value differing only in its digits are both
+    unchanged or both changed (checked without caches)."""
+    from edgetel.processors.redaction.rules import shape_decides, shape_of
+
+    variant = "".join(rnd.choice("0123456789") if c.isascii() and c.isdigit() else c for c in text)
+    if shape_decides(shape_of(text)):
+        assert (NO_CACHE.scan(text) is None) == (NO_CACHE.scan(variant) is None), (text, variant)
+
+
+def test_the_shape_cache_never_lets_a_secret_through() -> None:
+    rules = make()[0].rules
+    for benign, secret in [
+        ("token ya12.abcdefghijklmnopqrstuvwxyz", "token ya29.abcdefghijklmnopqrstuvwxyz"),
+        ("n 4111 1111 1111 1112", "n 4111 1111 1111 1111"),
+        ("x Basic YWJjZGVmZ2hpams1", "x Basic YWJjOjEyMw=="),
+    ]:
+        assert rules.scan(benign) is None
+        assert rules.scan(secret) is not None, secret
+    assert rules.scan("order 81723 not found") is None
+    assert rules.scan("order 99999 not found") is None  # from the shape cache
+
+
+def test_the_shape_cache_is_off_where_digit_values_decide() -> None:
+    blocked = make({**DEFAULT_RULES, "blocked_values": ["order 9"]})[0].rules
+    assert blocked.scan("order 1 shipped") is None
+    assert blocked.scan("order 9 shipped") == ("**** shipped", ("blocked_values",))
+    ipv4 = make({**DEFAULT_RULES, "detectors": {"ipv4": True}})[0].rules
+    assert ipv4.scan("peer 999.1.1.1 down") is None
+    assert ipv4.scan("peer 10.1.1.1 down") is not None
+    assert make({**DEFAULT_RULES, "cache_size": 0})[0].rules.scan("order 1 shipped") is None

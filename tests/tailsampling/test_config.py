@@ -92,6 +92,7 @@ def test_mistakes_are_reported_by_path() -> None:
                                                          "composite_sub_policy": [{"name": "y"}]}},
         {"name": "a", "type": "probabilistic", "probabilistic": {"sampling_percentage": 150}},
         {"name": "e", "type": "latency_percentile", "latency_percentile": {"percentile": 100}},
+        {"name": "f", "type": "latency_percentile", "latency_percentile": {"confidence": 100}},
     ]})  # fmt: skip
     text = "\n".join(got)
     assert "policies.0.type: must be one of" in text and "latency_percentile" in text
@@ -102,4 +103,5 @@ def test_mistakes_are_reported_by_path() -> None:
     assert "policies.4.name: duplicate policy name 'a'" in text
     assert "policies.4.probabilistic.sampling_percentage: must be between 0 and 100" in text
     assert "policies.5.latency_percentile.percentile" in text
+    assert "policies.6.latency_percentile.confidence: must be at least 50 and below 100" in text
     assert "policies: list at least one policy" in "\n".join(problems({}))

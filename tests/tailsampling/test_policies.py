@@ -205,3 +205,21 @@ async def test_learned_percentiles_survive_a_reload() -> None:
 
     again = TailSamplingProcessor(b.proc._ctx, b.config, b.out, clock=b.clock)  # same ctx.state: a reload
     assert again._keep[0].groups is b.proc._keep[0].groups  # type: ignore[attr-defined]
+
+
+async def test_latency_percentile_confidence_lowers_the_threshold() -> None:
+    """confidence 90: the threshold is the 90% lower confidence bound of the P99, so a trace a little below the
+    window's P99 is kept too; the plain estimate (confidence 50) keeps only those at or above it."""
+    kept = {}
+    for conf in (50, 90):
+        b = build({"decision_wait": "1s", "policies": [
+            policy("p99", "latency_percentile", percentile=99, min_traces=100, confidence=conf)]})  # fmt: skip
+        # durations 1..1000 ms: P99 = 990 ms; the 90% bound is rank ceil(990 - 1.28 * sqrt(9.9)) = 986 -> 986 ms
+        await b.send(*[span(n, 1, name="op", dur_ms=n) for n in range(1, 1001)])
+        await b.advance(2)
+        before = b.out.trace_ids()
+        await b.send(span(5001, 1, name="op", dur_ms=988), span(5002, 1, name="op", dur_ms=980))
+        await b.advance(2)
+        kept[conf] = b.out.trace_ids() - before
+    assert kept[50] == set()
+    assert kept[90] == {T(5001)}

@@ -228,3 +228,27 @@ async def test_received_bytes_with_unknown_fields_and_long_spans() -> None:
     want.ParseFromString(t.serialize())
     got = sorted(sp.SerializeToString() for _, sp in b.out.spans())
     assert got == sorted(sp.SerializeToString() for ss in want.resource_spans[0].scope_spans for sp in ss.spans)
+
+
+async def test_interleaved_spans_of_one_block_are_grouped_per_trace() -> None:
+    """Spans of several traces interleaved in one scope: each trace gets its own spans (bytes, count, duration
+    from the earliest start to the latest end, every status code, the root found in the middle)."""
+    b = build({"decision_wait": "1s", "root_grace": "10s", "policies": [
+        ERRORS, policy("slow", "latency", threshold_ms=500)]})  # fmt: skip
+    await b.send(
+        span(1, 2, parent=1, start_ms=0, dur_ms=100),
+        span(2, 2, parent=1, start_ms=0, dur_ms=10),
+        span(1, 1, name="root", start_ms=50, dur_ms=100),
+        span(3, 1, name="root3"),
+        span(2, 3, parent=1, status=2),
+        span(1, 3, parent=1, start_ms=400, dur_ms=200),  # trace 1: 0..600 ms
+        span(2, 4, parent=1, status=1),
+    )  # fmt: skip
+    held = b.proc._traces
+    assert [held[T(n)].spans for n in (1, 2, 3)] == [3, 3, 1]
+    assert held[T(1)].root_name == "root" and held[T(2)].root_name is None
+    assert held[T(2)].codes == 0b111 and held[T(1)].codes == 0b001
+    await b.advance(1.1)
+    assert b.out.trace_ids() == {T(1), T(2)}
+    assert sorted((sp.trace_id[-1], sp.span_id[-1]) for _, sp in b.out.spans()) == [
+        (1, 1), (1, 2), (1, 3), (2, 2), (2, 3), (2, 4)]  # fmt: skip

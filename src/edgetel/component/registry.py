@@ -18,6 +18,7 @@ _MODULES: dict[Kind, dict[str, str]] = {
     },
     Kind.PROCESSOR: {
         "batch": "edgetel.processors.batch.factory",
+        "memory_limiter": "edgetel.processors.memorylimiter.factory",
         "redaction": "edgetel.processors.redaction.factory",
         "tail_sampling": "edgetel.processors.tailsampling.factory",
     },

@@ -97,7 +97,8 @@ class SocketPool:
                 if not stat.S_ISSOCK(os.stat(path).st_mode):
                     raise OSError(f"{path} exists and is not a socket")
                 os.unlink(path)
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            # A directory made here is not group/world-writable whatever the umask: nobody else may swap the socket.
+            os.makedirs(os.path.dirname(path) or ".", mode=0o755, exist_ok=True)
             sock = socket.socket(socket.AF_UNIX, kind)
             try:
                 if rcvbuf:

@@ -19,6 +19,7 @@ from http import HTTPStatus
 import h11
 
 _READ = 65536
+_ARRIVING_GRACE = 0.25  # seconds a shutdown waits for the first request of a connection just opened
 _REFUSE = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 _BAD = b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n"
 
@@ -125,21 +126,39 @@ class Server:
 
     async def shutdown(self, grace: float) -> None:
         """Stop listening, let requests in flight finish within `grace` seconds, close every connection."""
-        self._closing = True
         listener, self._listener = self._listener, None
         if listener is not None:
-            listener.close()
+            await stop_accepting(listener)
+        self._closing = True
+        # A connection that has not sent its first request yet, or is half way through a request head, most
+        # likely has a request on the wire (a reload must not reset it): a moment to arrive, then it is served.
+        started = asyncio.get_running_loop().time()
+        arriving = [c.task for c in self.connections if c.idle and c.task is not None and c.arriving()]
+        if arriving:
+            await asyncio.wait(arriving, timeout=min(grace, _ARRIVING_GRACE))
         for conn in list(self.connections):
             if conn.idle:
                 conn.abort()
         busy = [c.task for c in self.connections if c.task is not None]
         if busy:
-            await asyncio.wait(busy, timeout=grace)
+            await asyncio.wait(busy, timeout=max(0.0, grace - (asyncio.get_running_loop().time() - started)))
         for conn in list(self.connections):
             conn.abort()
         await asyncio.sleep(0)
         if listener is not None:
             await listener.wait_closed()
+
+
+async def stop_accepting(listener: asyncio.Server) -> None:
+    """Close a listener without losing the connections asyncio accepted a moment ago: it sets them up a few
+    loop turns later, and once the server is closed it drops them (the client gets a reset), so stop accepting
+    first, let them become ordinary connections, then close."""
+    loop = asyncio.get_running_loop()
+    for sock in listener.sockets:
+        loop.remove_reader(sock.fileno())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    listener.close()
 
 
 class _Refuse(asyncio.Protocol):
@@ -158,7 +177,11 @@ class _Connection:
         self.writer = writer
         self.h11 = self._parser()
         self.idle = True
+        self.served = 0
         self.task = asyncio.current_task()
+
+    def arriving(self) -> bool:
+        return self.served == 0 or bool(self.h11.trailing_data[0])
 
     def _parser(self) -> h11.Connection:
         # h11 parses requests only (one parser per request): answers are written directly, which costs a
@@ -211,6 +234,7 @@ class _Connection:
         except TimeoutError:
             return False
         self.idle = False
+        self.served += 1
         if not isinstance(event, h11.Request):
             return False  # ConnectionClosed
         request = self._request(event)

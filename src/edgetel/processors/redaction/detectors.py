@@ -259,6 +259,8 @@ class Detectors:
         n = len(s)
         if n < 6:  # nothing we detect is that short
             return s
+        if n < 13 and s.isdigit():  # an id or a count: too short for a card number, no separators
+            return s
         if n >= 20:  # keys and tokens
             if self._pem and "PRIVATE KEY" in s and "-----BEGIN" in s:
                 s = self._sub(_PEM, s, "private_key", rules)

@@ -73,6 +73,23 @@ ALLOWED: Final[tuple[str, tuple[str, ...]]] = ("", ("allowed",))
 IGNORE_ACT = Act(Act.IGNORE)
 
 
+_DIGITS = bytes.maketrans(b"123456789", b"000000000")
+_DIGIT_RUN = re.compile(rb"[0-9][0-9 \-]{7,}[0-9]")
+
+
+def shape_of(s: str) -> bytes:
+    """`s` with every ASCII digit as "0" (as UTF-8: bytes.translate is much faster than str.translate)."""
+    return s.encode("utf-8", "surrogatepass").translate(_DIGITS)
+
+
+def shape_decides(shape: bytes) -> bool:
+    """Whether the detectors' verdict on a value follows from its shape, so that a value with this shape is
+    unchanged when one is. True unless a detector looks at digit values: payment cards and SSNs (only in digit
+    runs), Basic credentials (decoded), Google's `ya29.` prefix, and the IP detectors (the shape cache is off
+    with those, and with blocked_values)."""
+    return _DIGIT_RUN.search(shape) is None and b"asic" not in shape and b"ASIC" not in shape and b"ya00." not in shape
+
+
 def _cached(raw: Callable[[str], Result], size: int) -> tuple[Callable[[str], Result], Callable[[str], Result]]:
     """(lookup for any value, lookup for values of at most SMALL_VALUE characters)."""
     if size <= 0:
@@ -138,6 +155,12 @@ class Rules:
         self._name_url = url.text if cfg.url_sanitizer.enabled and cfg.url_sanitizer.sanitize_span_name else None
         self._name_sql = sql_span_name if sql_on else None
 
+        # shapes (digits as "0") of values the detectors left unchanged: values that differ only in their digits
+        # (`order 81723 not found`, an id in a URL path) miss the value caches but not this one
+        self._shapes: set[bytes] | None = None
+        if size > 0 and not self._blocked_rx and not (self.detectors.enabled & {"ipv4", "ipv6"}):
+            self._shapes = set()
+        self._shapes_max = size
         self.scan, self.scan_small = _cached(self._scan_raw, size)
         self.name = _cached(self._name_raw, max(size // 4, 0))[0]
         self._key_acts: dict[str, Action] = {}
@@ -191,7 +214,21 @@ class Rules:
     def _scan_raw(self, s: str) -> Result:
         if self._allowed_rx and self._allowed(s):
             return ALLOWED
-        return self._detect(s, s, [])
+        shapes = self._shapes
+        if shapes is None or len(s) > SMALL_VALUE:
+            return self._detect(s, s, [])
+        raw = s.encode("utf-8", "surrogatepass")
+        shape = raw.translate(_DIGITS)
+        if shape == raw:
+            return self._detect(s, s, [])
+        if shape in shapes:
+            return None
+        r = self._detect(s, s, [])
+        if r is None and shape_decides(shape):
+            if len(shapes) >= self._shapes_max:
+                shapes.clear()
+            shapes.add(shape)
+        return r
 
     def _detect(self, original: str, s: str, rules: list[str]) -> Result:
         for rx in self._blocked_rx:

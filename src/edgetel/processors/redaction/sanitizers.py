@@ -162,9 +162,19 @@ def _sql_token(m: re.Match[str]) -> str:
     return "?"
 
 
+# Without comments, dollar quotes, double quotes and a digit right after a "." (the common case), `_SQL`'s tokens
+# are string literals and numbers, and `_sql_token` keeps a number only after an identifier character: the same
+# as a lookbehind, so one substitution in C does it. The lookbehind follows the first digit so that each branch
+# starts with a character set the engine can skip to.
+_SQL_SIMPLE = re.compile(r"'(?:[^'\\]|''|\\.)*(?:'|\Z)|[0-9](?<![A-Za-z0-9_@#:][0-9])[0-9A-Za-z_.]*", re.S)
+_DOT_DIGIT = re.compile(r"\.[0-9]")
+
+
 def sanitize_sql(s: str) -> str:
     """Literals become `?`; comments are removed."""
-    return _SQL.sub(_sql_token, s)
+    if "--" in s or "/*" in s or "$" in s or '"' in s or _DOT_DIGIT.search(s) is not None:
+        return _SQL.sub(_sql_token, s)
+    return _SQL_SIMPLE.sub("?", s)
 
 
 _REDIS_ALL_ARGS = frozenset({"AUTH", "HELLO", "MIGRATE", "ACL", "CONFIG", "EVAL", "EVALSHA", "EVAL_RO", "FCALL"})

@@ -36,6 +36,9 @@ class LatencyPercentileCfg:
     window: Duration = field(default_factory=lambda: Duration(300.0))
     min_traces: int = 100
     max_groups: int = 1000
+    # The threshold is at or below the group's true percentile with this probability (%): 50 is the plain
+    # estimate; higher trades a few more kept traces just below the percentile for fewer missed above it.
+    confidence: float = 50.0
 
 
 @dataclass
@@ -190,6 +193,8 @@ def _check_leaf(p: SubPolicyCfg) -> Iterator[tuple[str, str]]:
             yield "latency_percentile.percentile", "must be between 0 and 100 (exclusive)"
         if lp.window <= 0:
             yield "latency_percentile.window", "must be greater than 0"
+        if not 50.0 <= lp.confidence < 100.0:
+            yield "latency_percentile.confidence", "must be at least 50 and below 100"
         if lp.min_traces < 1:
             yield "latency_percentile.min_traces", "must be at least 1"
         if lp.max_groups < 1:

@@ -87,11 +87,11 @@ class TailSamplingMetrics:
             )
         return c
 
-    def early(self, reason: str) -> None:
+    def early(self, reason: str, n: int = 1) -> None:
         c = self._early_children.get(reason)
         if c is None:
             c = self._early_children[reason] = self._early.labels(self.name, self.pipeline, reason)
-        c.inc()
+        c.inc(n)
 
     def close(self) -> None:
         for fam, _ in self.gauges:

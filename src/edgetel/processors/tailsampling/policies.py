@@ -4,8 +4,10 @@ NO_THRESHOLD means kept with a probability that cannot be expressed as a thresho
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
+from math import ceil, log
 from typing import Any, Protocol
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -16,7 +18,7 @@ from edgetel.processors.tailsampling.config import (
     PolicyCfg,
     SubPolicyCfg,
 )
-from edgetel.processors.tailsampling.sketch import WindowedSketch, bucket_key
+from edgetel.processors.tailsampling.sketch import INV_LOG_GAMMA, WindowedSketch
 from edgetel.processors.tailsampling.tracestate import existing_threshold, randomness, threshold_for
 
 NO_THRESHOLD = -1  # kept with an unknown probability (hash-based probabilistic): no `th` is written
@@ -25,6 +27,18 @@ _STATUS = {"UNSET": 0, "OK": 1, "ERROR": 2}
 _FNV_OFFSET = 0xCBF29CE484222325
 _FNV_PRIME = 0x100000001B3
 _U64 = (1 << 64) - 1
+
+
+def normal_quantile(p: float) -> float:
+    """z with Phi(z) = p (0 < p < 1), by bisection (statistics.NormalDist costs its imports at startup)."""
+    lo, hi = -10.0, 10.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        if 0.5 * (1.0 + math.erf(mid / math.sqrt(2.0))) < p:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
 
 
 class TraceInfo:
@@ -143,9 +157,12 @@ class LatencyPercentile:
     """Kept when the trace's duration is at or above the learned percentile of its group."""
 
     def __init__(self, name: str, percentile: float, group_by: list[str], window: float, min_traces: int,
-                 max_groups: int) -> None:  # fmt: skip
+                 max_groups: int, confidence: float = 50.0) -> None:  # fmt: skip
         self.name = name
         self.q = percentile / 100.0
+        # The threshold is a lower confidence bound for the percentile (z standard errors below the estimate):
+        # missing a trace above the true percentile costs more than keeping one just below it.
+        self.z = normal_quantile(confidence / 100.0) if confidence > 50.0 else 0.0
         self.group_by = list(group_by)
         self._default = list(group_by) == ["service.name", "span.name"]
         self.window = window
@@ -153,11 +170,11 @@ class LatencyPercentile:
         self.max_groups = max_groups
         self.groups: dict[tuple[str, ...], WindowedSketch] = {}
         self.overflow = WindowedSketch(window)
-        self.all = WindowedSketch(window, max_bins=2048)
+        self.all = WindowedSketch(window, max_bins=2048, top=0)  # only a stand-in while groups learn
 
     @property
     def signature(self) -> tuple[object, ...]:
-        return (self.q, tuple(self.group_by), self.window, self.max_groups)
+        return (self.q, tuple(self.group_by), self.window, self.max_groups)  # z may change: it is read per call
 
     def adopt(self, other: LatencyPercentile) -> None:
         """Continue with what `other` (the same policy before a config reload) has learned."""
@@ -194,8 +211,8 @@ class LatencyPercentile:
     def threshold(self, key: tuple[str, ...], now: float) -> float | None:
         sk = self.groups.get(key, self.overflow)
         if sk.count >= self.min_traces:
-            return sk.quantile_cached(self.q, now)
-        return self.all.quantile_cached(self.q, now)
+            return sk.quantile_cached(self.q, now, self.z)
+        return self.all.quantile_cached(self.q, now, self.z)
 
     def evaluate(self, info: TraceInfo) -> int | None:
         t = info.trace
@@ -209,13 +226,16 @@ class LatencyPercentile:
             sk = self.sketch_for(key)
         now = info.now
         if sk.count >= self.min_traces:
-            thr = sk.quantile_cached(self.q, now)
+            thr = sk.quantile_cached(self.q, now, self.z)
         else:
-            thr = self.all.quantile_cached(self.q, now)
-        d = t.duration
-        k = bucket_key(d) if d > 0.0 else None
-        sk.add_key(k, now)
-        self.all.add_key(k, now)
+            thr = self.all.quantile_cached(self.q, now, self.z)
+        d = (t.end - t.start) / 1e9
+        if d > 0.0:
+            k: int | None = ceil(log(d) * INV_LOG_GAMMA)
+        else:
+            k, d = None, 0.0
+        sk.add_key(k, now, d)
+        self.all.add_key(k, now, d)
         return 0 if thr is not None and d >= thr else None
 
 
@@ -300,7 +320,8 @@ class Probabilistic:
             return NO_THRESHOLD if h <= self.hash_limit else None
         if self.t >= 1 << 56:
             return None
-        if randomness(t.trace_id, t.tracestate) >= self.t:
+        r = randomness(t.trace_id, t.tracestate) if t.tracestate else int.from_bytes(t.trace_id[9:16], "big")
+        if r >= self.t:
             return self.t
         upstream = existing_threshold(t.tracestate)
         # Sampled upstream at a higher threshold than ours: every trace reaching us passed ours too.
@@ -403,7 +424,8 @@ def build(cfg: SubPolicyCfg) -> Policy:
         return Latency(name, cfg.latency.threshold_ms, cfg.latency.upper_threshold_ms)
     if t == "latency_percentile":
         lp = cfg.latency_percentile
-        return LatencyPercentile(name, lp.percentile, lp.group_by, float(lp.window), lp.min_traces, lp.max_groups)
+        return LatencyPercentile(name, lp.percentile, lp.group_by, float(lp.window), lp.min_traces, lp.max_groups,
+                                 lp.confidence)  # fmt: skip
     if t == "status_code":
         return StatusCode(name, cfg.status_code.status_codes)
     if t == "string_attribute":

@@ -24,6 +24,7 @@ from edgetel.component.protocols import Consumer
 from edgetel.pdata import Batch, Traces
 from edgetel.processors.tailsampling.buffer import (
     CHUNK_OVERHEAD,
+    TRACE_OVERHEAD,
     ScopeTable,
     Trace,
     build_request,
@@ -132,7 +133,8 @@ class TailSamplingProcessor:
         grace = self._grace
         names = self._names
         has_field = Span.HasField
-        added_bytes = added_spans = 0
+        added_bytes = skipped = new_traces = 0
+        wait_append = self._wait.append
         n_total = 0
         since_yield = 0
         req = batch.peek()
@@ -171,60 +173,58 @@ class TailSamplingProcessor:
                 scopes.ref(sid)  # pinned while its spans are added (an early decision may release the rest)
                 n_total += len(spans)
                 since_yield += len(spans)
-                for i, sp in enumerate(spans):
+                sview = view
+                if slices is None:  # no received bytes: encode each span (framed as a ScopeSpans.spans field)
+                    slices, sview = self._encode(spans)
+                for sp, (a, e) in zip(spans, slices, strict=True):
                     tid = sp.trace_id
                     t = traces.get(tid)
                     if t is None:
                         th = sampled_cache.get(tid)
-                        if th is not None:
+                        if th is not None:  # a late span of a kept trace: released with the cached decision
                             t = late.get(tid)
                             if t is None:
                                 t = late[tid] = Trace(tid, now, "")
                                 t.decided = True
                                 self._out.append((t, th))
                             self.m.late_kept.inc()
-                        elif tid in dropped_cache:
-                            self.m.late_dropped.inc()
+                            chunk = t.chunk(sid)
+                            if chunk is None:
+                                chunk = t.new_chunk(sid)
+                                scopes.ref(sid)
+                            chunk += sview[a:e]
+                            t.spans += 1
+                            skipped += 1
                             continue
-                        else:
-                            t = traces[tid] = Trace(tid, now, sp.trace_state)
-                            self._wait.append(t)
-                            self.m.traces_received.inc()
-                            self._bytes += t.nbytes
-                    chunk = t.data if t.sid == sid else t.chunk(sid)
-                    if chunk is None:
-                        chunk = t.new_chunk(sid)
-                        scopes.ref(sid)
-                        if not t.decided:
+                        if tid in dropped_cache:
+                            self.m.late_dropped.inc()
+                            skipped += 1
+                            continue
+                        t = traces[tid] = Trace(tid, now, sp.trace_state)
+                        wait_append(t)
+                        new_traces += 1
+                    if t.sid == sid:
+                        chunk = t.data
+                    else:
+                        chunk = t.chunk(sid)
+                        if chunk is None:
+                            chunk = t.new_chunk(sid)
+                            scopes.ref(sid)
                             t.nbytes += CHUNK_OVERHEAD
                             added_bytes += CHUNK_OVERHEAD
-                    if slices is not None:  # the received bytes of this span, framed as a ScopeSpans.spans field
-                        a, e = slices[i]
-                        chunk += view[a:e]
-                        size = e - a
-                    else:
-                        data = sp.SerializeToString()
-                        size = len(data)
-                        if size < 0x800:  # the ScopeSpans.spans field header: tag 2, varint length
-                            chunk += _HEADERS[size]
-                        else:
-                            chunk += b"\x12" + varint(size)
-                        chunk += data
-                        size += 3
+                    chunk += sview[a:e]
+                    size = e - a
                     t.spans += 1
-                    if t.decided:  # a late span, released with the trace's cached decision
-                        continue
                     t.nbytes += size
                     added_bytes += size
-                    added_spans += 1
-                    start, end = sp.start_time_unix_nano, sp.end_time_unix_nano
-                    if not t.start or start < t.start:
+                    start = sp.start_time_unix_nano
+                    if start < t.start:  # noqa: PLR1730 (faster than min())
                         t.start = start
-                    t.end = max(t.end, end)
-                    if has_field(sp, "status"):  # cheaper than reading the code of an absent status
-                        t.codes |= 1 << sp.status.code
-                    else:
-                        t.codes |= 1
+                    end = sp.end_time_unix_nano
+                    if end > t.end:  # noqa: PLR1730
+                        t.end = end
+                    # (has_field is cheaper than reading the code of an absent status)
+                    t.codes |= (1 << sp.status.code) if has_field(sp, "status") else 1
                     if not sp.parent_span_id and t.root_name is None:
                         name = sp.name
                         t.root_name = names.setdefault(name, name) if len(names) < 4096 else name
@@ -240,10 +240,25 @@ class TailSamplingProcessor:
                     late = {}  # a decision pass may emit these meanwhile: later late spans start afresh
                     await asyncio.sleep(0)  # let the decision tick run during a huge batch
         self._bytes += added_bytes
-        self._spans_held += added_spans
+        self._spans_held += n_total - skipped
+        self._bytes += new_traces * TRACE_OVERHEAD
+        self.m.traces_received.inc(new_traces)
         self.m.spans_received.inc(n_total)
         self._enforce_limits(now)
         await self._flush()
+
+    @staticmethod
+    def _encode(spans: Any) -> tuple[list[tuple[int, int]], memoryview]:
+        """Each span serialized and framed as a ScopeSpans.spans field, in one buffer, and where each one is."""
+        buf = bytearray()
+        slices = []
+        for sp in spans:
+            data = sp.SerializeToString()
+            a = len(buf)
+            buf += _HEADERS[len(data)] if len(data) < 0x800 else b"\x12" + varint(len(data))
+            buf += data
+            slices.append((a, len(buf)))
+        return slices, memoryview(bytes(buf))
 
     def _overdue(self, now: float) -> bool:
         late = now - 2 * TICK
@@ -268,26 +283,31 @@ class TailSamplingProcessor:
         """Decide every due trace and emit the kept ones."""
         started = time.perf_counter()
         lateness = 0.0
-        n = 0
+        n = n_root = 0
         roots, wait = self._roots, self._wait
+        decide = self._decide
+        if roots and roots[0].root_due <= now:
+            lateness = now - roots[0].root_due  # the queue is in due order: the first one is the latest
         while roots and roots[0].root_due <= now:
             t = roots.popleft()
             if t.decided:
                 continue
-            self.m.early("root_span")
-            lateness = max(lateness, now - t.root_due)
-            self._decide(t, now)
-            n += 1
-            if n % 256 == 0 and time.perf_counter() - started > TICK_BUDGET:
+            decide(t, now)
+            n_root += 1
+            if n_root % 256 == 0 and time.perf_counter() - started > TICK_BUDGET:
                 await self._yield()
                 started = time.perf_counter()
+        if n_root:
+            self.m.early("root_span", n_root)
         limit = now - self._wait_s
+        first = True
         while wait and (wait[0].decided or wait[0].first_seen <= limit):
             t = wait.popleft()
             if t.decided:
                 continue
-            lateness = max(lateness, limit - t.first_seen)
-            self._decide(t, now)
+            if first:
+                lateness, first = max(lateness, limit - t.first_seen), False
+            decide(t, now)
             n += 1
             if n % 256 == 0 and time.perf_counter() - started > TICK_BUDGET:
                 await self._yield()
@@ -300,8 +320,9 @@ class TailSamplingProcessor:
         await asyncio.sleep(0)
 
     def _decide(self, t: Trace, now: float) -> None:
-        if self._traces.get(t.trace_id) is t:
-            del self._traces[t.trace_id]
+        other = self._traces.pop(t.trace_id, None)
+        if other is not None and other is not t:  # a newer trace with the same id (the old id left the caches)
+            self._traces[t.trace_id] = other
         t.decided = True
         self._bytes -= t.nbytes
         self._spans_held -= t.spans
@@ -323,7 +344,9 @@ class TailSamplingProcessor:
             else:
                 yes.value += 1
                 dropped = True
-        m.delay_sum.value += max(0.0, now - t.first_seen)
+        delay = now - t.first_seen
+        if delay > 0.0:
+            m.delay_sum.value += delay
         m.delay_count.value += 1
         if kept and not dropped:
             th = 0 if 0 in kept else (NO_THRESHOLD if NO_THRESHOLD in kept else min(kept))
@@ -338,8 +361,12 @@ class TailSamplingProcessor:
             self._release(t)
 
     def _release(self, t: Trace) -> None:
-        for sid, _ in t.chunks():
-            self._scopes.unref(sid)
+        if t.more is None:
+            if t.sid >= 0:
+                self._scopes.unref(t.sid)
+        else:
+            for sid, _ in t.chunks():
+                self._scopes.unref(sid)
         t.clear()
 
     # -- emission --------------------------------------------------------------------------------

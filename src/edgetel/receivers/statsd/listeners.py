@@ -262,12 +262,30 @@ class TcpListener:
     def drain(self) -> None:
         self.stage.drain()
 
+    def adopt(self, other: TcpListener) -> None:
+        """Take over the open connections of `other` (a reload): closing them would lose what clients send."""
+        for conn in list(other.connections):
+            other.connections.discard(conn)
+            conn.owner = self
+            self.connections.add(conn)
+
+    async def stop_accepting(self) -> None:
+        """Stop taking new connections. asyncio sets up a connection it has just accepted a few loop turns
+        later and drops it (the client's first lines are lost) if the server is closed by then: let them in first."""
+        if self._server is not None and self._server.is_serving():
+            loop = asyncio.get_running_loop()
+            for sock in self._server.sockets:
+                loop.remove_reader(sock.fileno())
+            for _ in range(5):
+                await asyncio.sleep(0)
+
     async def close(self) -> None:
         if self._reaper is not None:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
         if self._server is not None:
+            await self.stop_accepting()
             self._server.close()
             for conn in list(self.connections):
                 if conn.transport is not None:

@@ -75,6 +75,7 @@ class StatsdReceiver:
                 self.name,
             )
             await self.tcp.start()
+            self.ctx.state.setdefault("tcp_listeners", []).append(self.tcp)
         self._task = asyncio.create_task(self._run(), name=f"{self.name} flush")
 
     def _sink(self, transport: str) -> Callable[[bytes], None]:
@@ -154,6 +155,12 @@ class StatsdReceiver:
             listener.close()
         self.datagram = []
         if self.tcp is not None:
+            live: list[TcpListener] = self.ctx.state.get("tcp_listeners", [])
+            if self.tcp in live:
+                live.remove(self.tcp)
+            if live:  # a reload: the other instance keeps the clients' connections open
+                await self.tcp.stop_accepting()
+                live[-1].adopt(self.tcp)
             await self.tcp.close()
             self.tcp = None
         if not self._started:
