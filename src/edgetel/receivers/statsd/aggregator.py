@@ -41,6 +41,8 @@ SLOW = "slow"  # cache marker: not a metric line (event, service check) -> class
 Entry = tuple[Any, float, int, str | None, int]  # Any: the fast paths use subclass fields
 SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]
 
+_MAX_CACHE = 200_000  # distinct (name, tags) line prefixes remembered; cleared wholesale when full
+
 
 class Aggregator:
     def __init__(self, registry: Registry, receiver: str, logger: logging.Logger) -> None:
@@ -221,7 +223,10 @@ class Aggregator:
                 inv_rate = 1.0 if prefix.type == "g" else 1.0 / prefix.rate  # gauges ignore sample rates
                 code = 1 if isinstance(series, CounterSeries) else 2 if isinstance(series, HistogramSeries) else 0
                 entry = (series, inv_rate, prefix.timestamp_ns, None if series else "max_series", code)
-        self._cache[key] = entry
+        if entry[0] is not None:  # errors and refused series are not cached: garbage must not grow memory
+            if len(self._cache) >= _MAX_CACHE:
+                self._cache.clear()
+            self._cache[key] = entry
         return entry
 
     def _series(self, p: Prefix) -> Series | None:

@@ -94,7 +94,8 @@ def parse_prefix(name_raw: bytes, tail: bytes) -> Prefix:
                 rate = float(field[1:])
             except ValueError:
                 raise LineError("invalid_sample_rate") from None
-            if not 0.0 < rate <= 1.0:
+            # Below 1e-6 one line would stand for over a million events: refuse it rather than overflow counts.
+            if not 1e-6 <= rate <= 1.0:
                 raise LineError("invalid_sample_rate")
         elif first == b"#":
             for tag in field[1:].split(b","):

@@ -17,6 +17,8 @@ NO_RECORDED_VALUE = 1  # OTLP DataPointFlags.FLAG_NO_RECORDED_VALUE: the series 
 MAX_SET_SIZE = 100_000
 RESERVOIR = 1024
 
+_MAX_COUNT = 2**62  # an OTLP count is a uint64; a sum of these stays in range
+
 
 class Series:
     __slots__ = ("attrs", "kv", "last_seen_ns", "name", "start_ns", "ts_ns", "unit", "updated")
@@ -254,7 +256,7 @@ class HistogramSeries(_Observer):
         self.sum += v * weight
 
     def fill(self, point: Any, now_ns: int) -> None:
-        counts = [round(c) for c in self.buckets]
+        counts = [min(round(c), _MAX_COUNT) for c in self.buckets]
         point.count = sum(counts)
         point.sum = self.sum
         point.bucket_counts.extend(counts)
