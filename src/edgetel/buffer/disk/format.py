@@ -1,6 +1,6 @@
 """The on-disk codec: a segment header and records `length | crc | id | time | items | kind | payload`.
 
-All integers little-endian. A segment file starts with a 32-byte header:
+All integers little-endian. A segment file starts with a 36-byte header (SEGMENT_HEADER_SIZE):
 
     magic "EDGEBUF\\0" (8) | version u16 | checksum algorithm u16 | reserved u32 | first record id u64 |
     created unix ms u64 ... (the last 4 bytes are the CRC of the 28 bytes before them)
@@ -27,7 +27,7 @@ VERSION = 1
 CRC32_ZLIB = 1
 
 _SEGMENT = struct.Struct("<8sHHIQQ")  # + u32 crc
-SEGMENT_HEADER_SIZE = _SEGMENT.size + 4  # 32
+SEGMENT_HEADER_SIZE = _SEGMENT.size + 4  # 36
 _RECORD = struct.Struct("<IIQQIBBH")
 RECORD_HEADER_SIZE = _RECORD.size  # 32
 _CRC_TAIL = struct.Struct("<QQIBBH")  # the part of the record header the CRC covers
