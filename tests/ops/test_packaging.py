@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_sidecar_config_validates(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "-m", "edgetel", "validate", "--config", str(ROOT / "packaging/sidecar.yaml")],
                          capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin",
-                                                                          "STATE_DIRECTORY": str(tmp_path)})
+                                                                          "STATE_DIRECTORY": str(tmp_path),
+                                                                          "EDGETEL_HOSTFS": "/"})
     assert res.returncode == 0, res.stderr
 
 
