@@ -463,7 +463,7 @@ atheris.Fuzz()
 
 
 def test_atheris_statsd_parser_and_otlpjson(tmp_path: Path) -> None:
-    pytest.importorskip("atheris", reason="atheris is not installed (pip install atheris); the hypothesis cases ran")
+    pytest.importorskip("atheris", reason="atheris is not installed (scripts/setup.sh installs it with the test extras)")
     runs = int(os.environ.get("EDGETEL_ATHERIS_RUNS", "200000"))
     seconds = int(os.environ.get("EDGETEL_ATHERIS_SECONDS", "20"))
     script = tmp_path / "fuzz.py"
