@@ -22,14 +22,14 @@ from typing import Any
 
 from edgetel.exporters.jaeger.gojson import go_json
 from edgetel.exporters.jaeger.model import message_classes
+from edgetel.pdata.wire import WireError, read_varint, skip_value
 
 NO_SERVICE_NAME = b"OTLPResourceNoServiceName"
 _ZERO_SPAN_ID = bytes(8)
 _SMALL = [bytes([i]) for i in range(128)]
 
 
-class MalformedError(ValueError):
-    pass
+MalformedError = WireError
 
 
 def _varint(n: int) -> bytes:
@@ -51,32 +51,6 @@ def _varint(n: int) -> bytes:
     return bytes(out)
 
 
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise MalformedError("varint too long")
-
-
-def _skip(buf: bytes, pos: int, wt: int) -> int:
-    if wt == 0:
-        return _read_varint(buf, pos)[1]
-    if wt == 1:
-        return pos + 8
-    if wt == 2:
-        n, pos = _read_varint(buf, pos)
-        return pos + n
-    if wt == 5:
-        return pos + 4
-    raise MalformedError(f"unsupported wire type {wt}")
-
-
 def _fields(buf: bytes, pos: int, end: int) -> list[tuple[int, int, int, int]]:
     """(field number, wire type, start, end) of each field in buf[pos:end]; for varint and fixed fields the
     range covers the value's bytes."""
@@ -86,18 +60,18 @@ def _fields(buf: bytes, pos: int, end: int) -> list[tuple[int, int, int, int]]:
         if tag < 0x80:
             pos += 1
         else:
-            tag, pos = _read_varint(buf, pos)
+            tag, pos = read_varint(buf, pos)
         wt = tag & 7
         if wt == 2:
             n = buf[pos]
             if n < 0x80:
                 pos += 1
             else:
-                n, pos = _read_varint(buf, pos)
+                n, pos = read_varint(buf, pos)
             out.append((tag >> 3, 2, pos, pos + n))
             pos += n
         else:
-            nxt = _skip(buf, pos, wt)
+            nxt = skip_value(buf, pos, wt)
             out.append((tag >> 3, wt, pos, nxt))
             pos = nxt
     if pos != end:
@@ -174,7 +148,7 @@ def _tag(a: bytes) -> tuple[bytes, bytes, bytes]:
     if n < 0x80:
         ks, p = 2, 2 + n
     else:
-        n, ks = _read_varint(a, 1)
+        n, ks = read_varint(a, 1)
         p = ks + n
     key = a[ks:p]
     if p == size:
@@ -185,7 +159,7 @@ def _tag(a: bytes) -> tuple[bytes, bytes, bytes]:
     if m < 0x80:
         q = p + 2
     else:
-        m, q = _read_varint(a, p + 1)
+        m, q = read_varint(a, p + 1)
     if q + m != size:
         return _tag_generic(a, 0, size)
     if q == size:
@@ -196,7 +170,7 @@ def _tag(a: bytes) -> tuple[bytes, bytes, bytes]:
         if n < 0x80:
             vs = q + 2
         else:
-            n, vs = _read_varint(a, q + 1)
+            n, vs = read_varint(a, q + 1)
         if vs + n == size:
             return (a[:p] + b"\x1a" + a[q + 1 :] if n else a[:p]), key, a[vs:]
     elif t == 0x18:  # int64: the same varint
@@ -230,7 +204,7 @@ def _tag_generic(buf: bytes, s: int, e: int) -> tuple[bytes, bytes, bytes]:
     if kind == 3 and wt == 0:  # int64: the varint is the same in both
         return head + b"\x10\x02\x28" + buf[fs:fe], key, b""
     if kind == 2 and wt == 0:
-        return head + (b"\x10\x01\x20\x01" if _read_varint(buf, fs)[0] else b"\x10\x01"), key, b""
+        return head + (b"\x10\x01\x20\x01" if read_varint(buf, fs)[0] else b"\x10\x01"), key, b""
     if kind == 4 and wt == 1:
         return head + b"\x10\x03\x31" + buf[fs:fe], key, b""
     if kind == 7 and wt == 2:

@@ -6,34 +6,15 @@ encoded attributes are the key of its series, so a known series costs one dict l
 
 from __future__ import annotations
 
+from edgetel.pdata.wire import read_varint, skip_value
 
-def read_varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        b = buf[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
-        if shift > 63:
-            raise ValueError("varint too long")
+__all__ = ["field_slice", "read_varint", "skip_field"]
 
 
 def skip_field(buf: bytes, pos: int) -> int:
     """The position after the field whose tag starts at `pos`."""
     tag, pos = read_varint(buf, pos)
-    wire = tag & 7
-    if wire == 0:
-        return read_varint(buf, pos)[1]
-    if wire == 1:
-        return pos + 8
-    if wire == 2:
-        length, pos = read_varint(buf, pos)
-        return pos + length
-    if wire == 5:
-        return pos + 4
-    raise ValueError(f"unsupported wire type {wire}")
+    return skip_value(buf, pos, tag & 7)
 
 
 def field_slice(buf: bytes, tag: int) -> bytes:
