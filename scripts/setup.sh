@@ -6,19 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
-fi
-stamp=.venv/.edgetel-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e '.[test]'
-  touch "$stamp"
-fi
-
 if [ "${1:-}" = "--peers" ]; then
-  PEERS=(prometheus prometheus-node-exporter collectd-core chromium systemd debootstrap python3-venv openssl)
+  PEERS=(gcc python3-dev prometheus prometheus-node-exporter collectd-core chromium systemd debootstrap python3-venv openssl)
   missing=()
   for p in "${PEERS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -37,4 +26,16 @@ if [ "${1:-}" = "--peers" ]; then
       echo "warning: test peers not installed (${missing[*]}): not root or no apt-get; their tests will skip" >&2
     fi
   fi
+fi
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.edgetel-installed
+# reinstall when the project's metadata or a compiled module's source changed (setup.py builds src/edgetel/_native/*.c)
+if [ ! -f "$stamp" ] || [ -n "$(find pyproject.toml setup.py src/edgetel/_native -newer "$stamp" \( -name '*.c' -o -name '*.h' -o -name '*.py' -o -name '*.toml' \) 2>/dev/null | head -1)" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -e '.[test]'
+  touch "$stamp"
 fi
