@@ -35,7 +35,7 @@ fi
 stamp=.venv/.edgetel-installed
 # reinstall when the project's metadata or a compiled module's source changed (setup.py builds src/edgetel/_native/*.c)
 if [ ! -f "$stamp" ] || [ -n "$(find pyproject.toml setup.py src/edgetel/_native -newer "$stamp" \( -name '*.c' -o -name '*.h' -o -name '*.py' -o -name '*.toml' \) 2>/dev/null | head -1)" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q --upgrade pip 'setuptools>=77' wheel >/dev/null  # setuptools: for setup.py build_ext --inplace
   .venv/bin/python -m pip install -q -e '.[test]'
   touch "$stamp"
 fi
