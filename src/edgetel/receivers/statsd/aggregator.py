@@ -1,11 +1,15 @@
 """The StatsD aggregator: digests buffered packets into series and builds one OTLP batch per interval.
 
-Speed comes from doing per-line work in C where possible. Listeners copy packets back to back into a
-buffer; `digest` splits the whole buffer at once and counts identical lines with `collections.Counter`
-(C), so Python code runs once per *distinct* line: find `:` and `|`, look the `name|tail` prefix up in a
-bounded cache (tags are parsed once per prefix), and add `value * count / rate` to the series. Gauges
-need packet order (a later `10` overrides an earlier `+1`), so one regex (C) pulls the gauge lines out
-in order for a second pass.
+Listeners copy packets back to back into a buffer, handed to `digest` as one blob. The compiled path
+(`edgetel._native.statsd.Table`) aggregates counters, explicit histograms/timers and gauges line by line in C
+into accumulators (`Acc`) that `sync` adds to the Python series before they are read; it returns the lines it
+does not take (events, service checks, sets, summaries, exponential histograms, malformed lines) to the Python
+path below, the reference implementation, which also runs alone when the module is not built or
+`EDGETEL_STATSD_PYTHON=1`. The Python path splits the blob and counts identical lines with
+`collections.Counter` (C), so Python code runs once per *distinct* line: find `:` and `|`, look the
+`name|tail` prefix up in a bounded cache (tags are parsed once per prefix), and add `value * count / rate` to
+the series. Gauges need packet order (a later `10` overrides an earlier `+1`), so one regex (C) pulls the gauge
+lines out in order for a second pass.
 
 The aggregator outlives reloads (kept in `ctx.state`): counters stay cumulative with a stable start
 time; only a restart of edgetel resets them.
@@ -14,12 +18,14 @@ time; only a restart of edgetel resets them.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from bisect import bisect_left
 from collections import Counter
 from typing import Any
 
+from edgetel._native import load
 from edgetel.receivers.statsd.config import StatsdConfig
 from edgetel.receivers.statsd.parser import LineError, Prefix, classify, parse_prefix
 from edgetel.receivers.statsd.series import (
@@ -42,10 +48,16 @@ Entry = tuple[Any, float, int, str | None, int]  # Any: the fast paths use subcl
 SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]
 
 _MAX_CACHE = 200_000  # distinct (name, tags) line prefixes remembered; cleared wholesale when full
+_native = load("statsd")
 
 
 class Aggregator:
-    def __init__(self, registry: Registry, receiver: str, logger: logging.Logger) -> None:
+    def __init__(self, registry: Registry, receiver: str, logger: logging.Logger, native: bool | None = None) -> None:
+        """`native`: use the compiled path (default: when built, unless `EDGETEL_STATSD_PYTHON=1`)."""
+        if native is None:
+            native = os.environ.get("EDGETEL_STATSD_PYTHON") != "1"
+        self._table = _native.Table() if native and _native is not None else None
+        self._accs: dict[int, Any] = {}  # id(series) -> its Acc (one per series: gauges need packet order)
         self.series: dict[SeriesKey, Series] = {}
         self._touched: list[GaugeSeries] = []
         self._cache: dict[tuple[bytes, bytes], Entry] = {}  # (name, tail) -> entry
@@ -81,7 +93,7 @@ class Aggregator:
     def configure(self, cfg: StatsdConfig) -> None:
         """Apply a (reloaded) config. Existing series keep their state (and histogram buckets)."""
         self.cfg = cfg
-        self._cache.clear()
+        self._forget_prefixes()
         for series in self.series.values():
             if isinstance(series, GaugeSeries):
                 series.deltas = cfg.gauge_deltas
@@ -114,11 +126,23 @@ class Aggregator:
 
     def digest(self, blob: bytes, transport: str) -> None:
         """Aggregate newline-separated lines (one or many packets)."""
-        lines = blob.split(b"\n")
+        received, parsed_child = self.line_counters(transport)
+        if self._table is not None:
+            n, parsed, rest = self._table.digest(blob, self._native_resolve)
+            received.inc(n)
+            if parsed:
+                parsed_child.inc(parsed)
+            if rest:
+                self._digest_lines(rest, None, parsed_child)
+            return
+        received.inc(self._digest_lines(blob.split(b"\n"), blob, parsed_child))
+
+    def _digest_lines(self, lines: list[bytes], blob: bytes | None, parsed_child: Child) -> int:
+        """The Python path: aggregate `lines` (of `blob`, or joined when needed); returns the non-empty lines."""
         # C: Python code below runs once per distinct line, latest first (the order gauges need).
         counts = Counter(reversed(lines))
-        received, parsed_child = self.line_counters(transport)
-        received.inc(len(lines) - counts.pop(b"", 0))
+        nonempty = len(lines) - counts.pop(b"", 0)
+        ordered = lines if blob is None else blob  # for a gauge replay
         del lines
         cache = self._cache
         if len(cache) > MAX_CACHE:
@@ -179,7 +203,7 @@ class Aggregator:
             replay = {g for g in self._touched if not g.finish()}
             self._touched.clear()
             if replay:
-                self._replay_gauges(blob, replay)
+                self._replay_gauges(ordered if isinstance(ordered, bytes) else b"\n".join(ordered), replay)
         if parsed:
             parsed_child.inc(parsed)
         for reason, n in errors.items():
@@ -187,6 +211,7 @@ class Aggregator:
                 self._dropped.inc(n)
             else:
                 self._error(reason, n)
+        return nonempty
 
     def _replay_gauges(self, blob: bytes, replay: set[GaugeSeries]) -> None:
         """Apply the lines of `replay` gauges in packet order (a C regex finds the gauge lines). Their lines
@@ -208,6 +233,39 @@ class Aggregator:
             return 0
         (self._events if kind == "event" else self._checks).inc(cnt)
         return cnt
+
+    def _native_resolve(self, name: bytes, tail: bytes) -> tuple[Any, float, int] | None:
+        """The compiled path's look-up of a new prefix: None (not cached: errors, events, refused series),
+        `(None, 0.0, 0)` for series the Python path aggregates, else `(Acc, 1/rate, timestamp ns)`."""
+        assert _native is not None
+        key = (name, tail)
+        series, inv_rate, ts, _, _ = self._cache.get(key) or self._resolve(name, tail, key)
+        if series is None:
+            return None
+        acc = self._accs.get(id(series))
+        if acc is None:
+            if isinstance(series, CounterSeries):
+                acc = _native.Acc(series, 1)
+            elif isinstance(series, HistogramSeries):
+                acc = _native.Acc(series, 2, scale=series.scale, bounds=series.bounds)
+            elif isinstance(series, GaugeSeries):
+                acc = _native.Acc(series, 3, deltas=series.deltas)
+            else:
+                return (None, 0.0, 0)
+            self._accs[id(series)] = acc
+        return (acc, inv_rate, ts)
+
+    def _sync(self) -> None:
+        """Apply what the compiled path aggregated to the series (before anything reads them)."""
+        if self._table is not None:
+            self._table.sync()
+
+    def _forget_prefixes(self) -> None:
+        self._sync()
+        self._cache.clear()
+        if self._table is not None:
+            self._table.clear()
+            self._accs.clear()
 
     def _resolve(self, name_raw: bytes, tail: bytes, key: tuple[bytes, bytes]) -> Entry:
         entry: Entry
@@ -272,6 +330,7 @@ class Aggregator:
         now_s = time.time() if now_ns is None else now_ns / 1e9
         if not force and now_s - self.last_flush < self.cfg.aggregation_interval / 2:
             return None
+        self._sync()
         self.last_flush = now_s
         now = int(now_s * 1e9)
         ttl = int(self.cfg.series_ttl * 1e9)
@@ -316,7 +375,7 @@ class Aggregator:
             for key in expired:
                 del self.series[key]
             self._expired.inc(len(expired))
-            self._cache.clear()
+            self._forget_prefixes()
         return batch
 
 

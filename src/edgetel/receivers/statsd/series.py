@@ -78,9 +78,10 @@ class CounterSeries(Series):
 class GaugeSeries(Series):
     """A gauge. `add` sees the distinct lines of one digest from the latest to the earliest (by their last
     occurrence): the first absolute value seen wins, deltas seen before it are summed; a delta seen
-    before an absolute value may also have occurred before it, so that gauge is replayed in packet order."""
+    before an absolute value may also have occurred before it, so that gauge is replayed in packet order.
+    A line with an invalid value changes nothing; the point's time is that of the last valid line with `|T`."""
 
-    __slots__ = ("abs_ts", "abs_value", "delta_sum", "deltas", "got", "mixed", "pending", "touched", "value")
+    __slots__ = ("abs_value", "delta_sum", "deltas", "got", "last_ts", "mixed", "pending", "touched", "value")
     kind = "gauge"
 
     def __init__(self, name: str, attrs: Attrs, now_ns: int, deltas: bool, touched: list[GaugeSeries]) -> None:
@@ -90,7 +91,7 @@ class GaugeSeries(Series):
         self.touched = touched  # the aggregator's list of gauges with pending lines in this digest
         self.pending = False
         self.abs_value: float | None = None
-        self.abs_ts = 0
+        self.last_ts = 0
         self.delta_sum = 0.0
         self.mixed = False
         self.got = False  # a valid value in this digest
@@ -99,16 +100,14 @@ class GaugeSeries(Series):
         if not self.pending:
             self.pending = True
             self.abs_value = None
-            self.abs_ts = 0
+            self.last_ts = 0
             self.delta_sum = 0.0
             self.mixed = False
             self.got = False
             self.touched.append(self)
         if b":" in values:
-            try:
-                parse_values(values.replace(b"+", b""))
-            except LineError as e:
-                return e.reason
+            if _gauge_values(values) is None:
+                return "invalid_value"
             self.mixed = self.got = True  # several values in one line: replay in order
             return None
         try:
@@ -118,13 +117,14 @@ class GaugeSeries(Series):
         if v - v != 0:
             return "invalid_value"
         self.got = True
+        if ts_ns and not self.last_ts:
+            self.last_ts = ts_ns
         if self.deltas and values[:1] in (b"+", b"-"):
             if self.abs_value is None:
                 self.delta_sum += v * weight
             # else: every occurrence of this delta came before the winning absolute value: overridden
         elif self.abs_value is None:
             self.abs_value = v
-            self.abs_ts = ts_ns
             if self.delta_sum:
                 self.mixed = True
         return None
@@ -138,23 +138,19 @@ class GaugeSeries(Series):
             return True
         if self.abs_value is not None:
             self.value = self.abs_value
-            if self.abs_ts:
-                self.ts_ns = self.abs_ts
         else:
             self.value += self.delta_sum
+        if self.last_ts:
+            self.ts_ns = self.last_ts
         self.updated = True
         return True
 
     def set(self, values: bytes, ts_ns: int) -> str | None:
         """Apply one gauge line, in packet order: `+N`/`-N` is a delta when `gauge_deltas` is on."""
-        parts = values.split(b":") if b":" in values else (values,)
-        for part in parts:
-            try:
-                v = float(part)
-            except ValueError:
-                return "invalid_value"
-            if v - v != 0:
-                return "invalid_value"
+        parsed = _gauge_values(values)
+        if parsed is None:
+            return "invalid_value"
+        for part, v in parsed:
             if self.deltas and part[:1] in (b"+", b"-"):
                 self.value += v
             else:
@@ -166,6 +162,20 @@ class GaugeSeries(Series):
 
     def fill(self, point: Any, now_ns: int) -> None:
         point.as_double = self.value
+
+
+def _gauge_values(values: bytes) -> list[tuple[bytes, float]] | None:
+    """`v1:+v2:..` as (text, value) pairs; None when any value is invalid (then the line changes nothing)."""
+    out = []
+    for part in values.split(b":"):
+        try:
+            v = float(part)
+        except ValueError:
+            return None
+        if v - v != 0:
+            return None
+        out.append((part, v))
+    return out
 
 
 class SetSeries(Series):
