@@ -146,7 +146,7 @@ def batch(*spans: tuple[str, Span]) -> Traces:
         ss = rs.scope_spans.add()
         ss.scope.name = "test"
         ss.spans.extend(sps)
-    return Traces(req)
+    return Traces.parse(req.SerializeToString())  # as a receiver hands it on: with its bytes
 
 
 def policy(name: str, type_: str, **body: Any) -> dict[str, Any]:

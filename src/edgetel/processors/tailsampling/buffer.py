@@ -169,7 +169,8 @@ class ScopeTable:
 
 class Trace:
     """What is known about one buffered trace, and its spans as framed bytes per scope id (the first scope's
-    chunk in slots of its own: most traces seen by one agent come from one resource and scope)."""
+    chunk in slots of its own: most traces seen by one agent come from one resource and scope). A chunk is the
+    bytes object intake made until a second group of spans arrives for it: then it becomes a bytearray."""
 
     __slots__ = ("codes", "data", "decided", "end", "first_seen", "more", "nbytes", "root_due", "root_name",
                  "root_scope", "sid", "spans", "start", "trace_id", "tracestate")  # fmt: skip
@@ -177,8 +178,8 @@ class Trace:
     def __init__(self, trace_id: bytes, now: float, tracestate: str) -> None:
         self.trace_id = trace_id
         self.sid = -1
-        self.data = _EMPTY
-        self.more: dict[int, bytearray] | None = None
+        self.data: bytes | bytearray = _EMPTY
+        self.more: dict[int, bytes | bytearray] | None = None
         self.spans = 0
         self.nbytes = TRACE_OVERHEAD
         self.start = NO_START  # earliest start, unix ns
@@ -191,22 +192,29 @@ class Trace:
         self.decided = False
         self.tracestate = tracestate  # of the first span: upstream `th` / `rv`
 
-    def chunk(self, sid: int) -> bytearray | None:
+    def add(self, sid: int, data: bytes) -> bool:
+        """Append framed spans to the chunk of scope `sid`; True when that chunk is new."""
         if sid == self.sid:
-            return self.data
-        return self.more.get(sid) if self.more is not None else None
-
-    def new_chunk(self, sid: int) -> bytearray:
-        c = bytearray()
+            chunk = self.data
+            if type(chunk) is bytes:
+                chunk = self.data = bytearray(chunk)
+            chunk += data
+            return False
         if self.sid < 0:
-            self.sid, self.data = sid, c
-        else:
-            if self.more is None:
-                self.more = {}
-            self.more[sid] = c
-        return c
+            self.sid, self.data = sid, data
+            return True
+        if self.more is None:
+            self.more = {}
+        got = self.more.get(sid)
+        if got is None:
+            self.more[sid] = data
+            return True
+        if type(got) is bytes:
+            got = self.more[sid] = bytearray(got)
+        got += data
+        return False
 
-    def chunks(self) -> list[tuple[int, bytearray]]:
+    def chunks(self) -> list[tuple[int, bytes | bytearray]]:
         out = [(self.sid, self.data)] if self.sid >= 0 else []
         if self.more:
             out.extend(self.more.items())
@@ -221,7 +229,7 @@ class Trace:
         return max(0, self.end - self.start) / 1e9
 
 
-_EMPTY = bytearray()
+_EMPTY = b""
 NO_START = 1 << 64  # above every uint64 start time: the first span's start replaces it
 
 
@@ -272,7 +280,7 @@ def received_layout(raw: object, req: Any) -> tuple[bytes, Layout | None]:
 
 def build_request(traces: list[Trace], scopes: ScopeTable) -> ExportTraceServiceRequest:
     """One request holding every span of `traces`, grouped per resource and scope."""
-    by_resource: dict[bytes, dict[bytes, list[bytearray]]] = {}
+    by_resource: dict[bytes, dict[bytes, list[bytes | bytearray]]] = {}
     for t in traces:
         for sid, chunk in t.chunks():
             entry = scopes.entries[sid]

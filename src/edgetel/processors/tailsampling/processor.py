@@ -16,8 +16,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from opentelemetry.proto.trace.v1.trace_pb2 import Span
-
 from edgetel.component.errors import PermanentError, RetryableError
 from edgetel.component.factory import CreateContext
 from edgetel.component.protocols import Consumer
@@ -28,11 +26,10 @@ from edgetel.processors.tailsampling.buffer import (
     ScopeTable,
     Trace,
     build_request,
-    received_layout,
-    varint,
 )
 from edgetel.processors.tailsampling.config import TailSamplingConfig
 from edgetel.processors.tailsampling.decision_cache import DecisionCache
+from edgetel.processors.tailsampling.intake import Group, split, walk
 from edgetel.processors.tailsampling.metrics import TailSamplingMetrics
 from edgetel.processors.tailsampling.policies import NO_THRESHOLD, LatencyPercentile, Policy, TraceInfo, build
 from edgetel.processors.tailsampling.tracestate import with_threshold
@@ -41,7 +38,6 @@ TICK = 0.1  # seconds between decision passes
 TICK_BUDGET = 0.02  # seconds of decisions before the tick yields to intake
 INTAKE_YIELD_SPANS = 4096
 MAX_EMIT_SPANS = 8192
-_HEADERS = [b"\x12" + varint(n) for n in range(0x800)]  # field headers of spans up to 2 KiB
 
 
 class TailSamplingProcessor:
@@ -126,119 +122,23 @@ class TailSamplingProcessor:
         if self._overdue(now):
             # Decisions are behind (intake outpaces them): decide first, so that intake slows down instead.
             await self.tick(now)
-        traces, scopes = self._traces, self._scopes
-        sampled_cache, dropped_cache = self._sampled, self._not_sampled
+        scopes = self._scopes
         late: dict[bytes, Trace] = {}
-        max_spans, max_tbytes = self._cfg.max_spans_per_trace, self._max_trace_bytes
-        grace = self._grace
-        names = self._names
-        has_field = Span.HasField
-        added_bytes = skipped = new_traces = 0
-        wait_append = self._wait.append
-        n_total = 0
-        since_yield = 0
-        req = batch.peek()
-        raw, layout = received_layout(batch.received_bytes(), req)
-        view = memoryview(raw)
-        for ri, rs in enumerate(req.resource_spans):
-            rlay = layout[ri] if layout is not None else None
-            if rlay is not None:
-                rframe = rlay[0]
-            else:
-                resource = rs.resource.SerializeToString()
-                rframe = b"\x0a" + varint(len(resource)) + resource if resource else b""
-                if rs.schema_url:
-                    su = rs.schema_url.encode()
-                    rframe += b"\x1a" + varint(len(su)) + su
-            service = ""
-            for kv in rs.resource.attributes:
-                if kv.key == "service.name":
-                    service = kv.value.string_value
-                    break
-            for si, ss in enumerate(rs.scope_spans):
-                spans = ss.spans
-                if not spans:
-                    continue
-                slay = rlay[1][si] if rlay is not None else None
-                if slay is not None:
-                    sframe, slices = slay
-                else:
-                    scope = ss.scope.SerializeToString()
-                    sframe = b"\x0a" + varint(len(scope)) + scope if scope else b""
-                    if ss.schema_url:
-                        su = ss.schema_url.encode()
-                        sframe += b"\x1a" + varint(len(su)) + su
-                    slices = None
-                sid = scopes.intern(rframe, sframe, service)
-                scopes.ref(sid)  # pinned while its spans are added (an early decision may release the rest)
-                n_total += len(spans)
-                since_yield += len(spans)
-                sview = view
-                if slices is None:  # no received bytes: encode each span (framed as a ScopeSpans.spans field)
-                    slices, sview = self._encode(spans)
-                for sp, (a, e) in zip(spans, slices, strict=True):
-                    tid = sp.trace_id
-                    t = traces.get(tid)
-                    if t is None:
-                        th = sampled_cache.get(tid)
-                        if th is not None:  # a late span of a kept trace: released with the cached decision
-                            t = late.get(tid)
-                            if t is None:
-                                t = late[tid] = Trace(tid, now, "")
-                                t.decided = True
-                                self._out.append((t, th))
-                            self.m.late_kept.inc()
-                            chunk = t.chunk(sid)
-                            if chunk is None:
-                                chunk = t.new_chunk(sid)
-                                scopes.ref(sid)
-                            chunk += sview[a:e]
-                            t.spans += 1
-                            skipped += 1
-                            continue
-                        if tid in dropped_cache:
-                            self.m.late_dropped.inc()
-                            skipped += 1
-                            continue
-                        t = traces[tid] = Trace(tid, now, sp.trace_state)
-                        wait_append(t)
-                        new_traces += 1
-                    if t.sid == sid:
-                        chunk = t.data
-                    else:
-                        chunk = t.chunk(sid)
-                        if chunk is None:
-                            chunk = t.new_chunk(sid)
-                            scopes.ref(sid)
-                            t.nbytes += CHUNK_OVERHEAD
-                            added_bytes += CHUNK_OVERHEAD
-                    chunk += sview[a:e]
-                    size = e - a
-                    t.spans += 1
-                    t.nbytes += size
-                    added_bytes += size
-                    start = sp.start_time_unix_nano
-                    if start < t.start:  # noqa: PLR1730 (faster than min())
-                        t.start = start
-                    end = sp.end_time_unix_nano
-                    if end > t.end:  # noqa: PLR1730
-                        t.end = end
-                    # (has_field is cheaper than reading the code of an absent status)
-                    t.codes |= (1 << sp.status.code) if has_field(sp, "status") else 1
-                    if not sp.parent_span_id and t.root_name is None:
-                        name = sp.name
-                        t.root_name = names.setdefault(name, name) if len(names) < 4096 else name
-                        t.root_scope = sid
-                        t.root_due = now + grace
-                        self._roots.append(t)
-                    if t.spans >= max_spans or t.nbytes >= max_tbytes:
-                        self.m.early("max_spans_per_trace" if t.spans >= max_spans else "maximum_trace_size_bytes")
-                        self._decide(t, now)
-                scopes.unref(sid)  # frees the entry if no buffered span uses it
-                if since_yield >= INTAKE_YIELD_SPANS:
-                    since_yield = 0
-                    late = {}  # a decision pass may emit these meanwhile: later late spans start afresh
-                    await asyncio.sleep(0)  # let the decision tick run during a huge batch
+        added_bytes = skipped = new_traces = n_total = since_yield = 0
+        for rframe, sframe, service, groups in walk(batch.received_bytes(), batch.peek):
+            sid = scopes.intern(rframe, sframe, service)
+            scopes.ref(sid)  # pinned while its spans are added (an early decision may release the rest)
+            added, skip, new, n = self._intake(groups, sid, now, late)
+            added_bytes += added
+            skipped += skip
+            new_traces += new
+            n_total += n
+            since_yield += n
+            scopes.unref(sid)  # frees the entry if no buffered span uses it
+            if since_yield >= INTAKE_YIELD_SPANS:
+                since_yield = 0
+                late = {}  # a decision pass may emit these meanwhile: later late spans start afresh
+                await asyncio.sleep(0)  # let the decision tick run during a huge batch
         self._bytes += added_bytes
         self._spans_held += n_total - skipped
         self._bytes += new_traces * TRACE_OVERHEAD
@@ -247,18 +147,68 @@ class TailSamplingProcessor:
         self._enforce_limits(now)
         await self._flush()
 
-    @staticmethod
-    def _encode(spans: Any) -> tuple[list[tuple[int, int]], memoryview]:
-        """Each span serialized and framed as a ScopeSpans.spans field, in one buffer, and where each one is."""
-        buf = bytearray()
-        slices = []
-        for sp in spans:
-            data = sp.SerializeToString()
-            a = len(buf)
-            buf += _HEADERS[len(data)] if len(data) < 0x800 else b"\x12" + varint(len(data))
-            buf += data
-            slices.append((a, len(buf)))
-        return slices, memoryview(bytes(buf))
+    def _intake(self, groups: list[Group], sid: int, now: float, late: dict[bytes, Trace]) -> tuple[
+            int, int, int, int]:  # fmt: skip
+        """Buffer one block's groups of spans under scope `sid`: (bytes added, spans skipped as late, new
+        traces, spans)."""
+        traces, scopes, names = self._traces, self._scopes, self._names
+        sampled_cache, dropped_cache = self._sampled, self._not_sampled
+        max_spans, max_tbytes = self._cfg.max_spans_per_trace, self._max_trace_bytes
+        wait_append = self._wait.append
+        added = skipped = new_traces = total = 0
+        for g in groups:
+            tid, data, n, start, end, codes, root, tracestate = g
+            total += n
+            t = traces.get(tid)
+            if t is None:
+                th = sampled_cache.get(tid)
+                if th is not None:  # late spans of a kept trace: released with the cached decision
+                    t = late.get(tid)
+                    if t is None:
+                        t = late[tid] = Trace(tid, now, "")
+                        t.decided = True
+                        self._out.append((t, th))
+                    self.m.late_kept.inc(n)
+                    if t.add(sid, data):
+                        scopes.ref(sid)
+                    t.spans += n
+                    skipped += n
+                    continue
+                if tid in dropped_cache:
+                    self.m.late_dropped.inc(n)
+                    skipped += n
+                    continue
+                t = traces[tid] = Trace(tid, now, tracestate)
+                wait_append(t)
+                new_traces += 1
+            size = len(data)
+            if n > 1 and (t.spans + n >= max_spans or t.nbytes + size + CHUNK_OVERHEAD >= max_tbytes):
+                # A limit is reached within the group: span by span, so that the rest follow the decision.
+                more, skip, _, _ = self._intake(split(g), sid, now, late)
+                added += more
+                skipped += skip
+                continue
+            if t.add(sid, data):
+                scopes.ref(sid)
+                t.nbytes += CHUNK_OVERHEAD
+                added += CHUNK_OVERHEAD
+            t.spans += n
+            t.nbytes += size
+            added += size
+            if start < t.start:  # noqa: PLR1730 (faster than min())
+                t.start = start
+            if end > t.end:  # noqa: PLR1730
+                t.end = end
+            t.codes |= codes
+            if root is not None and t.root_name is None:
+                t.root_name = names.setdefault(root, root) if len(names) < 4096 else root
+                t.root_scope = sid
+                t.root_due = now + self._grace
+                self._roots.append(t)
+            if t.spans >= max_spans or t.nbytes >= max_tbytes:
+                self.m.early("max_spans_per_trace" if t.spans >= max_spans else "maximum_trace_size_bytes")
+                self._decide(t, now)
+        return added, skipped, new_traces, total
 
     def _overdue(self, now: float) -> bool:
         late = now - 2 * TICK

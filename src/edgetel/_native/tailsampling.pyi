@@ -1,0 +1,3 @@
+def walk(
+    raw: bytes,
+) -> list[tuple[bytes, bytes, str, list[tuple[bytes, bytes, int, int, int, int, str | None, str]]]] | None: ...
