@@ -94,20 +94,714 @@ static inline void rtbuf_free(RtBuf *b)
     b->len = b->cap = 0;
 }
 
-/* ---- bodies (in progress) ------------------------------------------------------------------------------- */
+/* ---- detector prefilter ---------------------------------------------------------------------------------- */
+/* Each check below is a necessary condition of one detector's regex (see detectors.py) evaluated on the
+ * original value: when none holds, no detector fires, so none changes the value for the next one either.
+ * Python's regexes run on code points and their IGNORECASE / \s also match a few non-ASCII characters
+ * (U+017F for s, U+0130/U+0131 for i, U+212A for k, Unicode spaces): a non-ASCII byte where one of those could
+ * matter answers "maybe". */
 
-static inline int rt_detect_maybe(const char *s, Py_ssize_t n, unsigned enabled) { return n > 0 && enabled != 0; }
+static inline int rt_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static inline int rt_alpha(unsigned char c) { return (unsigned char)((c | 0x20) - 'a') < 26; }
+static inline int rt_alnum(unsigned char c) { return rt_digit(c) || rt_alpha(c); }
+/* ASCII characters of Python's \s for str patterns */
+static inline int rt_space(unsigned char c) { return c == ' ' || (c >= 9 && c <= 13) || (c >= 0x1c && c <= 0x1f); }
+static inline unsigned char rt_lower(unsigned char c) { return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c; }
+
+static inline int rt_at(const char *s, Py_ssize_t n, Py_ssize_t i, const char *lit, Py_ssize_t m)
+{
+    return i >= 0 && n - i >= m && memcmp(s + i, lit, (size_t)m) == 0;
+}
+
+/* s[i:i+m] equals the lower-case ASCII `lit` ignoring ASCII case */
+static inline int rt_at_ci(const char *s, Py_ssize_t n, Py_ssize_t i, const char *lit, Py_ssize_t m)
+{
+    if (i < 0 || n - i < m)
+        return 0;
+    for (Py_ssize_t k = 0; k < m; k++)
+        if (rt_lower((unsigned char)s[i + k]) != (unsigned char)lit[k])
+            return 0;
+    return 1;
+}
+
+static int rt_luhn_ok(const char *d, int n)
+{
+    int total = 0;
+    for (int i = 0; i < n; i++) {
+        int x = d[n - 1 - i] - '0';
+        if (i & 1) {
+            x *= 2;
+            if (x > 9)
+                x -= 9;
+        }
+        total += x;
+    }
+    return total % 10 == 0;
+}
+
+static int rt_issuer_ok(const char *d, int n)
+{
+    int p2 = (d[0] - '0') * 10 + (d[1] - '0');
+    int p3 = p2 * 10 + (d[2] - '0'), p4 = p3 * 10 + (d[3] - '0');
+    int p6 = (p4 * 10 + (d[4] - '0')) * 10 + (d[5] - '0');
+    if (d[0] == '4')
+        return n == 13 || n == 16 || n == 19;
+    if ((p2 >= 51 && p2 <= 55) || (p4 >= 2221 && p4 <= 2720))
+        return n == 16;
+    if (p2 == 34 || p2 == 37)
+        return n == 15;
+    if (p4 >= 2200 && p4 <= 2204)
+        return n >= 16;
+    if (p4 == 6011 || (p3 >= 644 && p3 <= 649) || p2 == 65 || (p6 >= 622126 && p6 <= 622925))
+        return n >= 16;
+    if ((p3 >= 300 && p3 <= 305) || p2 == 36 || p2 == 38 || p2 == 39)
+        return n >= 14;
+    if (p4 >= 3528 && p4 <= 3589)
+        return n >= 16;
+    if (p2 == 62 || p2 == 81)
+        return n >= 16;
+    return p2 == 50 || (p2 >= 56 && p2 <= 69);
+}
+
+static int rt_layout_ok(const int *lens, int n)
+{
+    if (n == 1)
+        return lens[0] == 4 || lens[0] >= 13;
+    int fours = 1;
+    for (int i = 0; i < n - 1; i++)
+        fours &= lens[i] == 4;
+    if (fours && lens[n - 1] <= 4)
+        return 1;
+    return lens[0] == 4 && lens[1] == 6 && (n == 2 || (n == 3 && (lens[2] == 4 || lens[2] == 5)));
+}
+
+/* detectors.card_spans(s[a:b]) is not empty; s[a:b] is a _DIGIT_RUN region (digits, spaces, dashes) */
+static int rt_card_in(const char *s, Py_ssize_t a, Py_ssize_t b)
+{
+    Py_ssize_t gi = a;
+    while (gi < b) {
+        char d[19];
+        int lens[20], nd = 0, nl = 0;
+        Py_ssize_t ga = gi, prev_end = -1, first_end = gi;
+        while (first_end < b && rt_digit((unsigned char)s[first_end]))
+            first_end++;
+        while (ga < b && nl < 20) {
+            Py_ssize_t ge = ga;
+            while (ge < b && rt_digit((unsigned char)s[ge]))
+                ge++;
+            if (prev_end >= 0 && ga - prev_end != 1)
+                break;
+            lens[nl++] = (int)(ge - ga < 1000 ? ge - ga : 1000);
+            if (!rt_layout_ok(lens, nl) || nd + (ge - ga) > 19)
+                break;
+            memcpy(d + nd, s + ga, (size_t)(ge - ga));
+            nd += (int)(ge - ga);
+            if (nd >= 13 && rt_issuer_ok(d, nd) && rt_luhn_ok(d, nd))
+                return 1;
+            prev_end = ge;
+            ga = ge;
+            while (ga < b && !rt_digit((unsigned char)s[ga]))
+                ga++;
+        }
+        gi = first_end;
+        while (gi < b && !rt_digit((unsigned char)s[gi]))
+            gi++;
+    }
+    return 0;
+}
+
+/* the _SSN regex matches at k (inside a region) */
+static int rt_ssn_at(const char *s, Py_ssize_t n, Py_ssize_t k)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    if (n - k < 11 || u[k + 3] != '-' || u[k + 6] != '-')
+        return 0;
+    static const int dpos[] = {0, 1, 2, 4, 5, 7, 8, 9, 10};
+    for (int i = 0; i < 9; i++)
+        if (!rt_digit(u[k + dpos[i]]))
+            return 0;
+    if (k > 0 && (rt_digit(u[k - 1]) || u[k - 1] == '-'))
+        return 0;
+    if (memcmp(s + k, "000", 3) == 0 || memcmp(s + k, "666", 3) == 0 || u[k] == '9')
+        return 0;
+    if (memcmp(s + k + 4, "00", 2) == 0 || memcmp(s + k + 7, "0000", 4) == 0)
+        return 0;
+    Py_ssize_t e = k + 11;
+    if (e < n && (rt_digit(u[e]) || (u[e] == '-' && e + 1 < n && rt_digit(u[e + 1]))))
+        return 0;
+    return 1;
+}
+
+/* digits, dots, digits, dots, digits, dot, digit from k: what _IPV4 needs at least */
+static int rt_ipv4_at(const char *s, Py_ssize_t n, Py_ssize_t k)
+{
+    for (int part = 0; part < 4; part++) {
+        Py_ssize_t j = k;
+        while (k < n && rt_digit((unsigned char)s[k]))
+            k++;
+        if (k == j)
+            return 0;
+        if (part < 3) {
+            if (k >= n || s[k] != '.')
+                return 0;
+            k++;
+        }
+    }
+    return 1;
+}
+
+/* _ASSIGNMENT could match with its [:=] at p */
+static int rt_assignment_at(const char *s, Py_ssize_t n, Py_ssize_t p)
+{
+    static const char *const kw[] = {
+        "password", "passwd", "passphrase", "pwd", "secret", "token", "apikey", "api_key", "api-key",
+        "accesskey", "access_key", "access-key", "authkey", "auth_key", "auth-key", "privatekey", "private_key",
+        "private-key", "credential", "credentials",
+    };
+    const unsigned char *u = (const unsigned char *)s;
+    /* the value: \s*["']?[^\s"'&,;<>]{3,} */
+    Py_ssize_t j = p + 1, got = 0;
+    while (j < n && rt_space(u[j]))
+        j++;
+    if (j < n && (u[j] == '"' || u[j] == '\''))
+        j++;
+    for (; j < n && got < 3; j++, got++) {
+        if (u[j] >= 0x80)
+            break; /* a Unicode space or a value character: do not decide */
+        if (rt_space(u[j]) || memchr("\"'&,;<>", u[j], 7) != NULL)
+            return 0;
+    }
+    if (got < 3 && (j >= n || u[j] < 0x80))
+        return 0;
+    /* the keyword: KEYWORD["']?\s*  before p */
+    j = p - 1;
+    while (j >= 0 && rt_space(u[j]))
+        j--;
+    if (j >= 0 && (u[j] == '"' || u[j] == '\''))
+        j--;
+    for (Py_ssize_t k = j; k >= 0 && k > j - 14; k--)
+        if (u[k] >= 0x80)
+            return 1; /* a Unicode space, or U+212A lower-cased to k */
+    for (size_t i = 0; i < sizeof kw / sizeof *kw; i++) {
+        Py_ssize_t m = (Py_ssize_t)strlen(kw[i]);
+        if (rt_at_ci(s, n, j + 1 - m, kw[i], m))
+            return 1;
+    }
+    return 0;
+}
+
+/* `basic` (s as U+017F, i as U+0130/U+0131 under IGNORECASE) then \s, not after a letter or digit */
+static int rt_basic_at(const char *s, Py_ssize_t n, Py_ssize_t i)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    if ((i > 0 && rt_alnum(u[i - 1])) || i + 5 >= n || rt_lower(u[i + 1]) != 'a')
+        return 0;
+    Py_ssize_t j = i + 2;
+    if (rt_lower(u[j]) == 's')
+        j++;
+    else if (u[j] == 0xC5 && j + 1 < n && u[j + 1] == 0xBF)
+        j += 2;
+    else
+        return 0;
+    if (j < n && rt_lower(u[j]) == 'i')
+        j++;
+    else if (j + 1 < n && u[j] == 0xC4 && (u[j + 1] == 0xB0 || u[j + 1] == 0xB1))
+        j += 2;
+    else
+        return 0;
+    return j + 1 < n && rt_lower(u[j]) == 'c' && (rt_space(u[j + 1]) || u[j + 1] >= 0x80);
+}
+
+static int rt_bearer_at(const char *s, Py_ssize_t n, Py_ssize_t i)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    if ((i > 0 && rt_alnum(u[i - 1])) || !rt_at_ci(s, n, i, "bearer", 6) || i + 7 >= n)
+        return 0;
+    return rt_space(u[i + 6]) || u[i + 6] == '_' || u[i + 6] >= 0x80;
+}
+
+/* _EMAIL_DOMAIN from the "@" at i, with a local part character before it */
+static int rt_email_at(const char *s, Py_ssize_t n, Py_ssize_t i)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    if (i == 0 || !(rt_alnum(u[i - 1]) || memchr("._%+-", u[i - 1], 5) != NULL) || i + 1 >= n || !rt_alnum(u[i + 1]))
+        return 0;
+    for (Py_ssize_t k = i + 1; k < n && (rt_alnum(u[k]) || u[k] == '.' || u[k] == '-'); k++)
+        if (u[k] == '.' && k + 2 < n && rt_alpha(u[k + 1]) && rt_alpha(u[k + 2]))
+            return 1;
+    return 0;
+}
+
+/* _URL_CREDS: userinfo and "@" after the "://" that ends at j */
+static int rt_url_creds_at(const char *s, Py_ssize_t n, Py_ssize_t j)
+{
+    for (Py_ssize_t k = j; k < n; k++) {
+        unsigned char c = (unsigned char)s[k];
+        if (c == '@')
+            return k > j;
+        if (rt_space(c) || memchr("/?#\"'<>", c, 7) != NULL)
+            return 0;
+    }
+    return 0;
+}
+
+static int rt_aws_secret_maybe(const char *s, Py_ssize_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    int aws = 0;
+    for (Py_ssize_t i = 0; i + 2 < n && !aws; i++)
+        aws = rt_at_ci(s, n, i, "aws", 3);
+    if (!aws)
+        return 0;
+    Py_ssize_t run = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = u[i];
+        run = (rt_alnum(c) || c == '/' || c == '+' || c == '=' || c >= 0x80) ? run + 1 : 0;
+        if (run >= 40)
+            return 1;
+    }
+    return 0;
+}
+
+/* an _IPV6 candidate needs "::" or 7 colons within a run of [0-9A-Fa-f:.] */
+static int rt_ipv6_maybe(const char *s, Py_ssize_t n)
+{
+    int colons = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == ':') {
+            if (++colons >= 7 || (i > 0 && s[i - 1] == ':'))
+                return 1;
+        } else if (!(rt_digit(c) || c == '.' || (unsigned char)((c | 0x20) - 'a') < 6)) {
+            colons = 0;
+        }
+    }
+    return 0;
+}
+
+enum { RT_T_DASH = 1, RT_T_Y, RT_T_A, RT_T_G, RT_T_UND, RT_T_X, RT_T_K, RT_T_B, RT_T_COLON, RT_T_EQ, RT_T_AT, RT_T_DIGIT };
+
+static const unsigned char rt_trigger[256] = {
+    ['-'] = RT_T_DASH, ['y'] = RT_T_Y, ['A'] = RT_T_A, ['G'] = RT_T_G, ['_'] = RT_T_UND, ['x'] = RT_T_X,
+    ['k'] = RT_T_K, ['b'] = RT_T_B, ['B'] = RT_T_B, [':'] = RT_T_COLON, ['='] = RT_T_EQ, ['@'] = RT_T_AT,
+    ['0'] = RT_T_DIGIT, ['1'] = RT_T_DIGIT, ['2'] = RT_T_DIGIT, ['3'] = RT_T_DIGIT, ['4'] = RT_T_DIGIT,
+    ['5'] = RT_T_DIGIT, ['6'] = RT_T_DIGIT, ['7'] = RT_T_DIGIT, ['8'] = RT_T_DIGIT, ['9'] = RT_T_DIGIT,
+};
+
+static inline int rt_detect_maybe(const char *s, Py_ssize_t n, unsigned en)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    int assign = 0, colons = 0;
+    if (n < 6 || (en & RT_DET_ALL) == 0) /* scan() skips values under 6 characters */
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        switch (rt_trigger[u[i]]) {
+        case 0:
+            break;
+        case RT_T_DASH:
+            if ((en & RT_DET_PRIVATE_KEY) && rt_at(s, n, i, "-----BEGIN", 10))
+                return 1;
+            break;
+        case RT_T_Y:
+            if ((en & RT_DET_JWT) && i > 0 && u[i - 1] == 'e' && i + 1 < n && u[i + 1] == 'J'
+                && !(i > 1 && (rt_alnum(u[i - 2]) || u[i - 2] == '_' || u[i - 2] == '-')))
+                return 1;
+            if ((en & RT_DET_GOOGLE_API_KEY) && rt_at(s, n, i, "ya29.", 5))
+                return 1;
+            break;
+        case RT_T_A:
+            if ((en & RT_DET_GOOGLE_API_KEY) && rt_at(s, n, i, "AIza", 4))
+                return 1;
+            if ((en & RT_DET_AWS_ACCESS_KEY) && n - i >= 20
+                && (rt_at(s, n, i, "AKIA", 4) || rt_at(s, n, i, "ASIA", 4) || rt_at(s, n, i, "ABIA", 4)
+                    || rt_at(s, n, i, "ACCA", 4))) {
+                Py_ssize_t k = i + 4;
+                while (k < i + 20 && (rt_digit(u[k]) || (u[k] >= 'A' && u[k] <= 'Z')))
+                    k++;
+                if (k == i + 20)
+                    return 1;
+            }
+            break;
+        case RT_T_G:
+            if ((en & RT_DET_GOOGLE_API_KEY) && rt_at(s, n, i, "GOCSPX-", 7))
+                return 1;
+            break;
+        case RT_T_UND:
+            if ((en & RT_DET_GITHUB_TOKEN)
+                && ((i >= 3 && u[i - 3] == 'g' && u[i - 2] == 'h' && memchr("pousr", u[i - 1], 5) != NULL)
+                    || (rt_at(s, n, i - 6, "github", 6) && rt_at(s, n, i, "_pat_", 5))))
+                return 1;
+            if ((en & RT_DET_STRIPE_KEY)
+                && ((i >= 2 && u[i - 1] == 'k' && (u[i - 2] == 's' || u[i - 2] == 'r')
+                     && (rt_at(s, n, i + 1, "live_", 5) || rt_at(s, n, i + 1, "test_", 5)))
+                    || rt_at(s, n, i - 5, "whsec", 5)))
+                return 1;
+            break;
+        case RT_T_X:
+            if ((en & RT_DET_SLACK_TOKEN)
+                && ((rt_at(s, n, i, "xox", 3) && i + 4 < n && memchr("abposrce", u[i + 3], 8) != NULL
+                     && u[i + 4] == '-')
+                    || rt_at(s, n, i, "xapp-", 5)))
+                return 1;
+            break;
+        case RT_T_K:
+            if ((en & RT_DET_SLACK_TOKEN) && rt_at(s, n, i - 3, "hooks.slack.com/", 16))
+                return 1;
+            break;
+        case RT_T_B:
+            if (((en & RT_DET_BEARER_TOKEN) && rt_bearer_at(s, n, i)) || ((en & RT_DET_BASIC_AUTH) && rt_basic_at(s, n, i)))
+                return 1;
+            break;
+        case RT_T_COLON:
+            colons++;
+            if ((en & RT_DET_URL_CREDENTIALS) && rt_at(s, n, i, "://", 3) && rt_url_creds_at(s, n, i + 3))
+                return 1;
+            /* fall through */
+        case RT_T_EQ:
+            assign = 1;
+            if ((en & RT_DET_SECRET_ASSIGNMENT) && rt_assignment_at(s, n, i))
+                return 1;
+            break;
+        case RT_T_AT:
+            if ((en & RT_DET_EMAIL) && rt_email_at(s, n, i))
+                return 1;
+            break;
+        case RT_T_DIGIT: {
+            /* a _DIGIT_RUN region: the run of [0-9 -] from this first digit, up to its last digit */
+            Py_ssize_t last = i, k = i + 1;
+            for (; k < n && (rt_digit(u[k]) || u[k] == ' ' || u[k] == '-'); k++)
+                if (rt_digit(u[k]))
+                    last = k;
+            if ((en & RT_DET_IPV4) && !(i > 0 && (rt_digit(u[i - 1]) || u[i - 1] == '.')) && rt_ipv4_at(s, n, i))
+                return 1;
+            if (last - i >= 8) {
+                if ((en & RT_DET_PAYMENT_CARD) && rt_card_in(s, i, last + 1))
+                    return 1;
+                if (en & RT_DET_US_SSN)
+                    for (k = i; k + 10 <= last; k++)
+                        if (rt_ssn_at(s, n, k))
+                            return 1;
+            }
+            i = last; /* dashes after the last digit may start "-----BEGIN" */
+            break;
+        }
+        }
+    }
+    if ((en & RT_DET_AWS_SECRET_KEY) && assign && n >= 44 && rt_aws_secret_maybe(s, n))
+        return 1;
+    if ((en & RT_DET_IPV6) && colons >= 2 && rt_ipv6_maybe(s, n))
+        return 1;
+    return 0;
+}
+
+/* ---- URL sanitizer: URLSanitizer().url (no allowed query parameters), ASCII only ------------------------------ */
+
+#define RT_MASK "REDACTED"
+#define RT_PUT(b, s, n)                                                                                      \
+    do {                                                                                                     \
+        if (rtbuf_put((b), (s), (n)) < 0)                                                                    \
+            return -1;                                                                                       \
+    } while (0)
+#define RT_PUTS(b, lit) RT_PUT(b, lit, (Py_ssize_t)(sizeof(lit) - 1))
+
+static inline int rt_hex(unsigned char c) { return rt_digit(c) || (unsigned char)((c | 0x20) - 'a') < 6; }
+
+static inline Py_ssize_t rt_find(const char *s, Py_ssize_t a, Py_ssize_t b, char c)
+{
+    const char *p = b > a ? memchr(s + a, c, (size_t)(b - a)) : NULL;
+    return p ? p - s : -1;
+}
+
+/* sanitizers.looks_like_token(s[a:b]) */
+static int rt_looks_like_token(const char *s, Py_ssize_t a, Py_ssize_t b)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    Py_ssize_t n = b - a, upper = 0, lower = 0, digit = 0;
+    int hex = 1, dash_dot = 0;
+    if (n < 20)
+        return 0;
+    for (Py_ssize_t i = a; i < b; i++) {
+        unsigned char c = u[i];
+        if (c >= 'a' && c <= 'z')
+            lower++;
+        else if (c >= 'A' && c <= 'Z')
+            upper++;
+        else if (rt_digit(c))
+            digit++;
+        else if (c == '-' || c == '.')
+            dash_dot = 1;
+        else if (c != '_' && c != '+' && c != '=' && c != '~' && c != '%')
+            return 0;
+        hex &= rt_hex(c);
+    }
+    if (n == 36 && s[a + 8] == '-' && s[a + 13] == '-' && s[a + 18] == '-' && s[a + 23] == '-') {
+        int uuid = 1;
+        for (Py_ssize_t i = 0; i < 36; i++)
+            if (i != 8 && i != 13 && i != 18 && i != 23)
+                uuid &= rt_hex(u[a + i]);
+        if (uuid)
+            return 0;
+    }
+    if (n >= 32 && hex)
+        return 1;
+    if (upper && lower && digit)
+        return 1;
+    return n >= 24 && digit >= 4 && upper + lower >= 4 && !dash_dot;
+}
+
+/* URLSanitizer.query(s[a:b], sep) */
+static int rt_url_query(const char *s, Py_ssize_t a, Py_ssize_t b, char sep, RtBuf *out)
+{
+    if (a >= b)
+        return 0;
+    Py_ssize_t p = a;
+    for (;;) {
+        Py_ssize_t e = rt_find(s, p, b, sep);
+        if (e < 0)
+            e = b;
+        Py_ssize_t eq = rt_find(s, p, e, '=');
+        if (eq >= 0 && eq + 1 < e) {
+            RT_PUT(out, s + p, eq + 1 - p);
+            RT_PUTS(out, RT_MASK);
+        } else if (eq < 0 && rt_looks_like_token(s, p, e)) {
+            RT_PUTS(out, RT_MASK);
+        } else {
+            RT_PUT(out, s + p, e - p);
+        }
+        if (e == b)
+            return 0;
+        RT_PUT(out, &sep, 1);
+        p = e + 1;
+    }
+}
+
+/* URLSanitizer.path(s[a:b]) */
+static int rt_url_path(const char *s, Py_ssize_t a, Py_ssize_t b, RtBuf *out)
+{
+    if (b - a < 20 && rt_find(s, a, b, ';') < 0) {
+        RT_PUT(out, s + a, b - a);
+        return 0;
+    }
+    Py_ssize_t p = a;
+    for (;;) {
+        Py_ssize_t e = rt_find(s, p, b, '/');
+        if (e < 0)
+            e = b;
+        Py_ssize_t semi = rt_find(s, p, e, ';');
+        if (semi >= 0) {
+            if (rt_looks_like_token(s, p, semi))
+                RT_PUTS(out, RT_MASK);
+            else
+                RT_PUT(out, s + p, semi - p);
+            RT_PUTS(out, ";");
+            if (rt_url_query(s, semi + 1, e, ';', out) < 0)
+                return -1;
+        } else if (rt_looks_like_token(s, p, e)) {
+            RT_PUTS(out, RT_MASK);
+        } else {
+            RT_PUT(out, s + p, e - p);
+        }
+        if (e == b)
+            return 0;
+        RT_PUTS(out, "/");
+        p = e + 1;
+    }
+}
+
+static inline int rt_finish(const char *s, Py_ssize_t n, RtBuf *out)
+{
+    if (out->len == n && (n == 0 || memcmp(out->data, s, (size_t)n) == 0))
+        return 0;
+    return 1;
+}
 
 static inline int rt_sanitize_url(const char *s, Py_ssize_t n, RtBuf *out)
 {
+    const unsigned char *u = (const unsigned char *)s;
     out->len = 0;
-    return 2;
+    for (Py_ssize_t k = 0; k < n; k++)
+        if (u[k] >= 0x80)
+            return 2;
+    Py_ssize_t i = -1, rest = 0;
+    for (Py_ssize_t k = 0; k + 2 < n; k++)
+        if (s[k] == ':' && s[k + 1] == '/' && s[k + 2] == '/') {
+            i = k;
+            break;
+        }
+    int head = 0;
+    int web = (i == 5 && memcmp(s, "https", 5) == 0) || (i == 4 && memcmp(s, "http", 4) == 0);
+    if (!web && i > 0 && i <= 32 && rt_alpha(u[0])) {
+        web = 1;
+        for (Py_ssize_t k = 1; k < i; k++)
+            if (!(rt_alnum(u[k]) || u[k] == '+' || u[k] == '.' || u[k] == '-'))
+                web = 0;
+    }
+    if (web) {
+        head = 1;
+        rest = i + 3;
+    } else if (n >= 2 && s[0] == '/' && s[1] == '/') {
+        head = 1;
+        rest = 2;
+    }
+    RT_PUT(out, s, rest);
+    if (head) {
+        Py_ssize_t end = rt_find(s, rest, n, '/');
+        Py_ssize_t at = -1;
+        for (Py_ssize_t k = rest; k < (end < 0 ? n : end); k++)
+            if (s[k] == '@')
+                at = k;
+        if (at >= 0) {
+            if (rt_find(s, rest, at, ':') >= 0)
+                RT_PUTS(out, RT_MASK ":" RT_MASK "@");
+            else
+                RT_PUTS(out, RT_MASK "@");
+            rest = at + 1;
+        }
+    }
+    Py_ssize_t hash = rt_find(s, rest, n, '#');
+    Py_ssize_t r_end = hash < 0 ? n : hash;
+    Py_ssize_t q = rt_find(s, rest, r_end, '?');
+    Py_ssize_t p_end = q < 0 ? r_end : q;
+    if (head) {
+        Py_ssize_t slash = rt_find(s, rest, p_end, '/');
+        Py_ssize_t host_end = slash < 0 ? p_end : slash;
+        RT_PUT(out, s + rest, host_end - rest);
+        rest = host_end;
+    }
+    if (rt_url_path(s, rest, p_end, out) < 0)
+        return -1;
+    if (q >= 0) {
+        RT_PUTS(out, "?");
+        if (rt_url_query(s, q + 1, r_end, '&', out) < 0)
+            return -1;
+    }
+    if (hash >= 0) {
+        RT_PUTS(out, "#");
+        if (rt_find(s, hash + 1, n, '=') >= 0) {
+            if (rt_url_query(s, hash + 1, n, '&', out) < 0)
+                return -1;
+        } else if (rt_looks_like_token(s, hash + 1, n)) {
+            RT_PUTS(out, RT_MASK);
+        } else {
+            RT_PUT(out, s + hash + 1, n - hash - 1);
+        }
+    }
+    return rt_finish(s, n, out);
+}
+
+/* ---- SQL sanitizer: sanitize_statement(s, {"sql"}), that is sanitizers._SQL.sub(_sql_token, s) --------------- */
+/* (_SQL_SIMPLE, used when there are no comments, dollar or double quotes and no digit after a ".", gives the same
+ * result as _SQL by construction.) Byte-exact for UTF-8: every class involved is ASCII or "anything but X". */
+
+static inline int rt_ident_char(unsigned char c)
+{
+    return rt_alnum(c) || c == '_' || c == '$' || c == '@' || c == '#' || c == ':';
 }
 
 static inline int rt_sanitize_sql(const char *s, Py_ssize_t n, RtBuf *out)
 {
+    const unsigned char *u = (const unsigned char *)s;
+    Py_ssize_t i = 0, copied = 0; /* s[copied:i] is pending output */
     out->len = 0;
-    return 2;
+    while (i < n) {
+        unsigned char c = u[i];
+        Py_ssize_t e = -1; /* end of a token starting at i */
+        int keep = 0;
+        if (c == '-' && i + 1 < n && u[i + 1] == '-') {
+            e = rt_find(s, i, n, '\n');
+            if (e < 0)
+                e = n;
+            RT_PUT(out, s + copied, i - copied);
+            copied = i = e; /* removed */
+            continue;
+        } else if (c == '/' && i + 1 < n && u[i + 1] == '*') {
+            e = n;
+            for (Py_ssize_t k = i + 2; k + 1 < n; k++)
+                if (u[k] == '*' && u[k + 1] == '/') {
+                    e = k + 2;
+                    break;
+                }
+            RT_PUT(out, s + copied, i - copied);
+            copied = i = e;
+            continue;
+        } else if (c == '\'') {
+            Py_ssize_t k = i + 1;
+            for (;;) {
+                if (k >= n) {
+                    e = n;
+                    break;
+                }
+                if (u[k] == '\\') {
+                    if (k + 1 >= n)
+                        return 2; /* the regex backtracks to the last '' here: leave that to Python */
+                    k += 2;
+                } else if (u[k] == '\'') {
+                    if (k + 1 < n && u[k + 1] == '\'') {
+                        k += 2;
+                    } else {
+                        e = k + 1;
+                        break;
+                    }
+                } else {
+                    k++;
+                }
+            }
+        } else if (c == '$') {
+            Py_ssize_t k = i + 1;
+            while (k < n && (rt_alpha(u[k]) || u[k] == '_'))
+                k++;
+            if (k < n && u[k] == '$') {
+                Py_ssize_t tag = k + 1 - i; /* "$tag$" */
+                if (tag > 66)
+                    return 2; /* keep the search for the closing tag linear */
+                e = n;
+                for (Py_ssize_t m = k + 1; m + tag <= n; m++)
+                    if (u[m] == '$' && memcmp(s + m, s + i, (size_t)tag) == 0) {
+                        e = m + tag;
+                        break;
+                    }
+            }
+        } else if (c == '"') {
+            Py_ssize_t k = i + 1;
+            e = n;
+            while (k < n) {
+                if (u[k] == '"') {
+                    if (k + 1 < n && u[k + 1] == '"') {
+                        k += 2;
+                        continue;
+                    }
+                    e = k + 1;
+                    break;
+                }
+                k++;
+            }
+            /* "identifier" stays: "[A-Za-z_][A-Za-z0-9_$]{0,62}" */
+            Py_ssize_t len = e - i;
+            if (len >= 3 && len <= 65 && u[e - 1] == '"' && (rt_alpha(u[i + 1]) || u[i + 1] == '_')) {
+                keep = 1;
+                for (Py_ssize_t m = i + 2; m < e - 1; m++)
+                    if (!(rt_alnum(u[m]) || u[m] == '_' || u[m] == '$'))
+                        keep = 0;
+            }
+        } else if (rt_digit(c)) {
+            e = i + 1;
+            while (e < n && (rt_alnum(u[e]) || u[e] == '_' || u[e] == '.'))
+                e++;
+            keep = i > 0 && rt_ident_char(u[i - 1]);
+        }
+        if (e < 0) {
+            i++;
+            continue;
+        }
+        if (!keep) {
+            RT_PUT(out, s + copied, i - copied);
+            RT_PUTS(out, "?");
+            copied = e;
+        }
+        i = e;
+    }
+    RT_PUT(out, s + copied, n - copied);
+    return rt_finish(s, n, out);
 }
 
 static const char *const rt_detector_names[] = {
