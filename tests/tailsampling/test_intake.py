@@ -1,0 +1,174 @@
+"""The compiled intake walker against its Python reference (property-based): the same blocks for requests built
+through protobuf and by the OpenTelemetry SDK; for arbitrary or damaged bytes, no crash, and either None or the
+reference's answer whenever protobuf accepts the bytes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from google.protobuf.message import DecodeError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from edgetel.processors.tailsampling.intake import native_walk, split, walk_message
+
+pytestmark = pytest.mark.skipif(native_walk is None, reason="edgetel._native.tailsampling is not built")
+
+TEXT = st.text(max_size=12)
+VALUES = st.one_of(TEXT, st.integers(-(2**63), 2**63 - 1), st.booleans(), st.floats(allow_nan=False), st.none())
+
+
+def _set(any_value: object, v: object) -> None:
+    if v is None:
+        return
+    if isinstance(v, bool):
+        any_value.bool_value = v  # type: ignore[attr-defined]
+    elif isinstance(v, int):
+        any_value.int_value = v  # type: ignore[attr-defined]
+    elif isinstance(v, float):
+        any_value.double_value = v  # type: ignore[attr-defined]
+    else:
+        any_value.string_value = v  # type: ignore[attr-defined]
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> bytes:
+    req = ExportTraceServiceRequest()
+    tids = draw(st.lists(st.binary(min_size=0, max_size=17), min_size=1, max_size=4))
+    for _ in range(draw(st.integers(0, 3))):
+        rs = req.resource_spans.add()
+        for key in draw(st.lists(st.sampled_from(["service.name", "host.name", "service.names", ""]), max_size=3)):
+            _set(rs.resource.attributes.add(key=key).value, draw(VALUES))
+        if draw(st.booleans()):
+            rs.schema_url = draw(TEXT)
+        for _ in range(draw(st.integers(0, 3))):
+            ss = rs.scope_spans.add()
+            if draw(st.booleans()):
+                ss.scope.name = draw(TEXT)
+            if draw(st.booleans()):
+                ss.schema_url = draw(TEXT)
+            for _ in range(draw(st.integers(0, 6))):
+                sp = ss.spans.add(name=draw(TEXT), kind=draw(st.integers(0, 5)))
+                sp.trace_id = draw(st.sampled_from(tids))
+                sp.span_id = draw(st.binary(max_size=8))
+                sp.parent_span_id = draw(st.sampled_from([b"", b"\x01" * 8]))
+                sp.trace_state = draw(st.sampled_from(["", "ot=th:8", draw(TEXT)]))
+                sp.start_time_unix_nano = draw(st.integers(0, 2**64 - 1))
+                sp.end_time_unix_nano = draw(st.integers(0, 2**64 - 1))
+                if draw(st.booleans()):
+                    sp.status.code = draw(st.integers(-(2**31), 2**31 - 1))
+                    sp.status.message = draw(TEXT)
+                for _ in range(draw(st.integers(0, 2))):
+                    _set(sp.attributes.add(key=draw(TEXT)).value, draw(VALUES))
+    return bytes(req.SerializeToString())
+
+
+def parsed(raw: bytes) -> ExportTraceServiceRequest | None:
+    req = ExportTraceServiceRequest()
+    try:
+        req.ParseFromString(raw)
+    except DecodeError:
+        return None
+    return req
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests())
+def test_same_blocks_as_the_reference(raw: bytes) -> None:
+    req = parsed(raw)
+    assert req is not None and native_walk is not None
+    want = walk_message(raw, req)
+    assert native_walk(raw) == want
+    # re-encoded spans: the same bytes for a canonical encoding (an empty scope may lose its empty frame)
+    assert [b[2:] for b in walk_message(None, req)] == [b[2:] for b in want]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests(), st.data())
+def test_damaged_bytes_never_crash_and_agree_when_protobuf_accepts_them(raw: bytes, data: st.DataObject) -> None:
+    assert native_walk is not None
+    buf = bytearray(raw + data.draw(st.binary(max_size=4)))
+    for _ in range(data.draw(st.integers(0, 3))):
+        if buf:
+            i = data.draw(st.integers(0, len(buf) - 1))
+            buf[i] = data.draw(st.integers(0, 255))
+    cut = bytes(buf[: data.draw(st.integers(0, len(buf)))])
+    for b in (bytes(buf), cut):
+        got = native_walk(b)
+        req = parsed(b)
+        if got is not None and req is not None:
+            assert got == walk_message(b, req)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=200))
+def test_arbitrary_bytes(raw: bytes) -> None:
+    assert native_walk is not None
+    got = native_walk(raw)
+    req = parsed(raw)
+    if got is not None and req is not None:
+        assert got == walk_message(raw, req)
+
+
+def test_unusual_encodings_fall_back() -> None:
+    assert native_walk is not None
+    # a group (wire type 3) inside a span, a truncated request, a 12-byte varint, a span name that is not UTF-8
+    assert native_walk(b"\x0a\x08\x12\x06\x12\x04\x0b\x08\x01\x0c") is None
+    assert native_walk(b"\x0a\x05\x12\x03") is None
+    assert native_walk(b"\x08" + b"\xff" * 11 + b"\x01") is None
+    assert native_walk(b"\x0a\x08\x12\x06\x12\x04\x2a\x02\xff\xfe") is None
+    assert native_walk(b"") == []
+
+
+def test_sdk_requests() -> None:
+    """Spans recorded by the OpenTelemetry SDK and encoded by its OTLP exporter."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+    from opentelemetry.trace import Status, StatusCode
+
+    finished: list[ReadableSpan] = []
+
+    class Keep(SpanExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            finished.extend(spans)
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "checkout", "host.name": "edge-1"}))
+    provider.add_span_processor(SimpleSpanProcessor(Keep()))
+    for lib in ("flask", "sqlalchemy"):
+        tracer = provider.get_tracer(lib, "1.0")
+        for n in range(5):
+            with (tracer.start_as_current_span(f"GET /{n}", attributes={"http.route": f"/{n}"}),
+                  tracer.start_as_current_span("SELECT") as child):  # fmt: skip
+                if n == 3:
+                    child.set_status(Status(StatusCode.ERROR, "boom"))
+    raw = bytes(encode_spans(finished).SerializeToString())
+    req = parsed(raw)
+    assert req is not None and native_walk is not None
+    got = native_walk(raw)
+    assert got is not None and got == walk_message(raw, req)
+    assert {b[2] for b in got} == {"checkout"}
+    groups = [g for b in got for g in b[3]]
+    assert len(groups) == 10 and all(g[2] == 2 and g[6] is not None for g in groups)
+    assert sum(1 for g in groups if g[5] & 4) == 2  # one ERROR span per library
+
+
+@given(requests())
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_split_gives_the_spans_one_by_one(raw: bytes) -> None:
+    for *_, groups in walk_message(raw, parsed(raw)):
+        for g in groups:
+            singles = split(g)
+            assert len(singles) == g[2]
+            assert b"".join(s[1] for s in singles) == g[1]
+            assert min(s[3] for s in singles) == g[3] and max(s[4] for s in singles) == g[4]
+            codes = 0
+            for s in singles:
+                codes |= s[5]
+            assert codes == g[5]
+            assert next((s[6] for s in singles if s[6] is not None), None) == g[6]
+            assert singles[0][7] == g[7]
