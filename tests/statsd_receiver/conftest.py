@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from edgetel._native import load
 from edgetel.component.errors import RetryableError
 from edgetel.component.factory import CreateContext
 from edgetel.component.ids import ComponentID, Kind, Signal
@@ -69,6 +70,18 @@ async def wait_until(cond: Callable[[], bool], within: float = 5.0) -> None:
 
 
 Factory = Callable[..., Any]
+
+
+@pytest.fixture(autouse=True, params=["native", "python"])
+def statsd_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs with the compiled digest and with the Python path (`EDGETEL_STATSD_PYTHON=1`)."""
+    if request.param == "python":
+        monkeypatch.setenv("EDGETEL_STATSD_PYTHON", "1")
+    else:
+        monkeypatch.delenv("EDGETEL_STATSD_PYTHON", raising=False)
+        if load("statsd") is None:
+            pytest.skip("edgetel._native.statsd is not built")
+    return str(request.param)
 
 
 @pytest.fixture
