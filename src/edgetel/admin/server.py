@@ -2,6 +2,10 @@
 
 Plain asyncio rather than aiohttp keeps the idle agent small (aiohttp alone is ~14 MiB of RSS). It serves
 GET and HEAD only, one request per connection, with a bounded request head and a read timeout.
+
+Past `MAX_CONNECTIONS` open connections (slow or stuck clients), a new connection gets a short read timeout and
+only the probe paths are served, so liveness and readiness probes keep answering; past `HARD_LIMIT` a connection
+is answered 503 at once.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ log = logging.getLogger("edgetel.admin")
 MAX_HEAD = 16 * 1024
 READ_TIMEOUT = 10.0
 MAX_CONNECTIONS = 64
+HARD_LIMIT = 256
+PROBE_TIMEOUT = 1.0
+PROBE_PATHS = frozenset({"/healthz", "/readyz"})
 
 
 @dataclass
@@ -60,11 +67,14 @@ class AdminServer:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._connections += 1
         try:
-            if self._connections > MAX_CONNECTIONS:
+            if self._connections > HARD_LIMIT:
                 await self._write(writer, Response(503, b"too many connections\n"), head_only=False)
                 return
+            crowded = self._connections > MAX_CONNECTIONS
             try:
-                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT)
+                head = await asyncio.wait_for(
+                    reader.readuntil(b"\r\n\r\n"), PROBE_TIMEOUT if crowded else READ_TIMEOUT
+                )
             except (asyncio.LimitOverrunError, ValueError):
                 await self._write(writer, Response(431, b"request head too large\n"), head_only=False)
                 return
@@ -81,7 +91,9 @@ class AdminServer:
                 await self._write(writer, Response(405, b"method not allowed\n"), head_only=False)
                 return
             handler = self.routes.get(path)
-            if handler is None:
+            if crowded and path not in PROBE_PATHS:
+                resp = Response(503, b"too many connections\n")
+            elif handler is None:
                 resp = Response(404, b"not found\n")
             else:
                 try:
