@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from edgetel.processors.tailsampling.intake import native_walk, split, walk_message
+from edgetel.processors.tailsampling.intake import native_walk, split, walk, walk_message
 
 pytestmark = pytest.mark.skipif(native_walk is None, reason="edgetel._native.tailsampling is not built")
 
@@ -83,6 +83,7 @@ def test_same_blocks_as_the_reference(raw: bytes) -> None:
     assert native_walk(raw) == want
     # re-encoded spans: the same bytes for a canonical encoding (an empty scope may lose its empty frame)
     assert [b[2:] for b in walk_message(None, req)] == [b[2:] for b in want]
+    assert [b[2:] for b in walk(None, lambda: req)] == [b[2:] for b in want]  # serialized once, walked in C
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -2,7 +2,7 @@
 of each group, so that the processor's per-span work happens once per trace and batch.
 
 The compiled walker (`edgetel._native.tailsampling.walk`) reads the received bytes once and never touches the
-parsed message. `walk_message` is its reference and fallback: it reads the parsed message and takes the span
+parsed message (a request without received bytes is serialized once for it). `walk_message` is its reference and fallback: it reads the parsed message and takes the span
 bytes from the received ones where they match (re-encoding them otherwise). Both return the same blocks.
 """
 
@@ -36,10 +36,12 @@ def code_bit(code: int) -> int:
 
 
 def walk(raw: bytes | None, message: Callable[[], Any]) -> list[Block]:
-    """The blocks of a request received as `raw` (None: built, not received); `message()` parses it, needed only
-    when the compiled walker is not built or declines the bytes."""
-    if native_walk is not None and raw:
-        out = native_walk(raw)
+    """The blocks of a request received as `raw` (None: built or changed since, e.g. by a redaction processor
+    upstream); `message()` returns the parsed request."""
+    if native_walk is not None:
+        # Without received bytes, one serialization of the whole request is much cheaper than walk_message's
+        # span-by-span encoding.
+        out = native_walk(raw if raw else bytes(message().SerializeToString()))
         if out is not None:
             return out
     return walk_message(raw, message())
