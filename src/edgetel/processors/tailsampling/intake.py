@@ -2,8 +2,9 @@
 of each group, so that the processor's per-span work happens once per trace and batch.
 
 The compiled walker (`edgetel._native.tailsampling.walk`) reads the received bytes once and never touches the
-parsed message (a request without received bytes is serialized once for it). `walk_message` is its reference and fallback: it reads the parsed message and takes the span
-bytes from the received ones where they match (re-encoding them otherwise). Both return the same blocks.
+parsed message (a request without received bytes is serialized once for it). `walk_message` is its reference
+and fallback: it reads the parsed message and takes the span bytes from the received ones where they match
+(re-encoding them otherwise). Both return the same blocks.
 """
 
 from __future__ import annotations
