@@ -130,7 +130,7 @@ def udp_listening(port: int) -> bool:
 
 
 class Edgetel:
-    name = "edgetel statsd (Python)"
+    name = "edgetel statsd"
 
     def __init__(self, tmp: Path, rcvbuf: str) -> None:
         self.port = free_port(socket.SOCK_DGRAM)
@@ -236,11 +236,11 @@ def main() -> int:
     print(f"\nStatsD receive, {'counters only' if args.counters_only else 'mixed c/g/ms'} load, {args.seconds:g} s per run, "
           f"{os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")  # fmt: skip
     print("load1: the machine's 1-minute load average after the run (other work skews CPU and loss)")
-    head = ("server", "lines/pkt", "lines/s", "CPU-s", "CPU-s/M lines", "lost lines", "sock drops", "load1")
-    print("{:26} {:>9} {:>9} {:>7} {:>14} {:>11} {:>10} {:>5}".format(*head))
+    head = ("server", "lines/pkt", "lines/s", "CPU-s", "user", "sys", "CPU-s/M lines", "lost lines", "sock drops", "load1")
+    print("{:26} {:>9} {:>9} {:>7} {:>6} {:>6} {:>14} {:>11} {:>10} {:>5}".format(*head))
     for name, lpp, r in results:
-        row = (name, lpp, r["rate"], r["cpu"], r["cpu_per_m"], r["lost"], r["drops"], r["load"])
-        print("{:26} {:>9} {:>9.0f} {:>7.2f} {:>14.3f} {:>11.0f} {:>10.0f} {:>5.1f}".format(*row))
+        row = (name, lpp, r["rate"], r["cpu"], r["cpu_user"], r["cpu_sys"], r["cpu_per_m"], r["lost"], r["drops"], r["load"])
+        print("{:26} {:>9} {:>9.0f} {:>7.2f} {:>6.2f} {:>6.2f} {:>14.3f} {:>11.0f} {:>10.0f} {:>5.1f}".format(*row))
     by = {(n.split()[0], lpp): r for n, lpp, r in results}
     for lpp, _ in scenarios:
         if ("edgetel", lpp) in by and ("collectd", lpp) in by:

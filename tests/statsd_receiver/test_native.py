@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 from typing import Any
 
 import pytest
@@ -183,3 +184,31 @@ def test_table_is_bounded() -> None:
     assert table.pending == 1
     table.sync()
     assert s.value == n and s.updated and table.pending == 0
+
+
+@pytest.mark.skipif(not hasattr(native, "recv_burst"), reason="recvmmsg is Linux only")
+def test_recv_burst() -> None:
+    assert native is not None
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        rx.bind(("127.0.0.1", 0))
+        tx.connect(rx.getsockname())
+        sent = [b"a:1|c", b"x" * 101, b"", b"b:2|c\nc:3|c", b"y" * 100]
+        for d in sent:
+            tx.send(d)
+        stage = bytearray(1000)
+        off, packets, oversized, status = native.recv_burst(rx.fileno(), stage, 3, 100, 2048)
+        assert (packets, oversized, status) == (4, 1, 0)  # 101 bytes > max_packet 100: dropped
+        assert bytes(stage[3:off]) == b"a:1|c\n\nb:2|c\nc:3|c\n" + b"y" * 100 + b"\n"
+        for d in sent * 3:
+            tx.send(d)
+        off, packets, oversized, status = native.recv_burst(rx.fileno(), stage, 0, 100, 3)
+        assert (packets + oversized, status) == (3, 2)  # the budget
+        off, packets, oversized, status = native.recv_burst(rx.fileno(), stage, 900, 100, 2048)
+        assert (off, packets, status) == (900, 0, 1)  # no room for a 101-byte slot after 900 in 1000
+        off, packets, oversized, status = native.recv_burst(rx.fileno(), stage, 899, 100, 2048)
+        assert packets + oversized == 1 and status == 1
+        assert native.recv_burst(-1, stage, 0, 100, 10)[3] < 0  # EBADF
+        with pytest.raises(ValueError):
+            native.recv_burst(rx.fileno(), stage, 2000, 100, 10)
+        with pytest.raises(TypeError):
+            native.recv_burst(rx.fileno(), b"readonly", 0, 100, 10)

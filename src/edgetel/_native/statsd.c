@@ -9,11 +9,13 @@ Every line it does not aggregate itself (those, and any value float() refuses or
 negative counters, several values on a counter or histogram line) is returned for the Python path, which names
 the error. Values are read exactly as Python's float() reads them. `sync()` applies the pending state to the
 Python series. No global mutable state; memory is bounded by MAX_ENTRIES prefixes (then the table is cleared).
+`recv_burst` (Linux) reads datagrams with recvmmsg into a listener's staging buffer (statsd_recv.h).
 */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include "statsd_acc.h"
+#include "statsd_recv.h"
 
 #define MAX_ENTRIES 200000
 #define MAX_FAST_VALUE 64
@@ -481,7 +483,16 @@ static PyTypeObject TableType = {
     .tp_as_sequence = &Table_as_sequence,
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "statsd", "The StatsD receiver's hot path.", -1, NULL};
+static PyMethodDef module_methods[] = {
+#ifdef HAVE_RECV_BURST
+    {"recv_burst", recv_burst, METH_VARARGS,
+     "recv_burst(fd, stage, off, max_packet, budget) -> (off, packets, oversized, status)"},
+#endif
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "statsd", "The StatsD receiver's hot path.", -1, module_methods};
 
 PyMODINIT_FUNC PyInit_statsd(void)
 {
