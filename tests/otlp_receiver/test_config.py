@@ -61,6 +61,15 @@ def test_a_present_protocol_key_enables_it_like_the_collector() -> None:
         ({"protocols": {"http": {"traces_url_path": "v1/traces"}}}, "traces_url_path: must start with /"),
         ({"protocols": {"http": {"max_request_body_size": "lots"}}}, "max_request_body_size: invalid size"),
         ({"protocols": {"http": {"max_connections": 0}}}, "max_connections: must be at least 1"),
+        ({"protocols": {"grpc": {"max_connections": 0}}}, "protocols.grpc.max_connections: must be at least 1"),
+        (
+            {"protocols": {"grpc": {"keepalive": {"server_parameters": {"time": "10ms"}}}}},
+            "protocols.grpc.keepalive.server_parameters.time: must be at least 1s",
+        ),
+        (
+            {"protocols": {"grpc": {"keepalive": {"enforcement_policy": {"min_time": "soon"}}}}},
+            "protocols.grpc.keepalive.enforcement_policy.min_time",
+        ),
         ({"protocols": {"http": {"auth": {"bearer_token": ""}}}}, "auth.bearer_token: is empty"),
         ({"protocols": {"http": {"endpont": "x"}}}, "protocols.http.endpont: unknown key (did you mean 'endpoint'?)"),
         ({"protocols": {"grpc": {"endpoint": "127.0.0.1:4317"}, "http": {"endpoint": "127.0.0.1:4317"}}}, "differ"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import grpc
@@ -118,3 +119,32 @@ async def test_bearer_token(caplog: Any) -> None:
         assert rx.traces.batches == []
         await good_request_works(rx, (("authorization", "Bearer tok-123"),))
     assert "tok-123" not in caplog.text
+
+
+async def test_max_connections_refuses_the_connection_past_the_cap() -> None:
+    raw = {"protocols": {"grpc": {"endpoint": "127.0.0.1:0", "max_connections": 2}}}
+    async with running(raw) as rx:
+        body = make_traces(spans=1).serialize()
+        opts = [("grpc.use_local_subchannel_pool", 1)]  # one connection per channel
+        held = [grpc.aio.insecure_channel(rx.grpc_target, options=opts) for _ in range(2)]
+        try:
+            for ch in held:
+                assert await ch.unary_unary(TRACES)(body, timeout=5) == b""
+            err = await fails(rx.grpc_target, TRACES, body, options=opts)
+            assert err.code() == grpc.StatusCode.UNAVAILABLE
+        finally:
+            for ch in held:
+                await ch.close()
+        await good_request_works(rx)
+
+
+async def test_max_connection_age_ends_connections_and_clients_reconnect() -> None:
+    sp = {"max_connection_age": "300ms", "max_connection_age_grace": "1s"}
+    raw = {"protocols": {"grpc": {"endpoint": "127.0.0.1:0", "keepalive": {"server_parameters": sp}}}}
+    async with running(raw) as rx:
+        body = make_traces(spans=1).serialize()
+        async with grpc.aio.insecure_channel(rx.grpc_target) as ch:
+            for _ in range(3):
+                assert await ch.unary_unary(TRACES)(body, timeout=5) == b""
+                await asyncio.sleep(0.6)  # past the age: the server sends GOAWAY, the channel reconnects
+        assert rx.traces.items() == 3

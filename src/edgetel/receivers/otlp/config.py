@@ -63,12 +63,43 @@ def _check_endpoint(endpoint: str) -> Iterator[tuple[str, str]]:
         yield "endpoint", str(e)
 
 
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+@dataclass
+class KeepaliveServerParameters:
+    """The Collector's `keepalive.server_parameters`; 0 means infinite for the connection limits."""
+
+    max_connection_idle: Duration = field(default_factory=lambda: Duration(0.0))
+    max_connection_age: Duration = field(default_factory=lambda: Duration(0.0))
+    max_connection_age_grace: Duration = field(default_factory=lambda: Duration(0.0))
+    time: Duration = field(default_factory=lambda: Duration(7200.0))
+    timeout: Duration = field(default_factory=lambda: Duration(20.0))
+
+
+@dataclass
+class KeepaliveEnforcementPolicy:
+    """The Collector's `keepalive.enforcement_policy`: clients pinging more often are disconnected."""
+
+    min_time: Duration = field(default_factory=lambda: Duration(300.0))
+    permit_without_stream: bool = False
+
+
+@dataclass
+class KeepaliveSettings:
+    server_parameters: KeepaliveServerParameters = field(default_factory=KeepaliveServerParameters)
+    enforcement_policy: KeepaliveEnforcementPolicy = field(default_factory=KeepaliveEnforcementPolicy)
+
+
 @dataclass
 class GRPCSettings:
     enabled: bool = True
     endpoint: str = "127.0.0.1:4317"
     max_recv_msg_size_mib: int = 4
     max_concurrent_streams: int = 0  # 0: grpc's default (no limit)
+    max_connections: int = 256  # edgetel's, as for http: open connections
+    keepalive: KeepaliveSettings = field(default_factory=KeepaliveSettings)
     tls: TLSSettings = field(default_factory=TLSSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
 
@@ -78,6 +109,34 @@ class GRPCSettings:
             yield "max_recv_msg_size_mib", "must be at least 1"
         if self.max_concurrent_streams < 0:
             yield "max_concurrent_streams", "cannot be negative"
+        if self.max_connections < 1:
+            yield "max_connections", "must be at least 1"
+        sp = self.keepalive.server_parameters
+        if sp.time < 1.0:
+            yield "keepalive.server_parameters.time", "must be at least 1s"
+        if sp.timeout < 0.001:
+            yield "keepalive.server_parameters.timeout", "must be more than 0"
+
+    def channel_options(self) -> list[tuple[str, int]]:
+        """grpc core's server arguments for these settings."""
+        sp, ep = self.keepalive.server_parameters, self.keepalive.enforcement_policy
+        options = [
+            ("grpc.max_receive_message_length", self.max_recv_msg_size_mib * 1024 * 1024),
+            ("grpc.keepalive_time_ms", _ms(sp.time)),
+            ("grpc.keepalive_timeout_ms", _ms(sp.timeout)),
+            ("grpc.http2.min_ping_interval_without_data_ms", _ms(ep.min_time)),
+            ("grpc.keepalive_permit_without_calls", int(ep.permit_without_stream)),
+            ("grpc.max_allowed_incoming_connections", self.max_connections),
+        ]
+        for key, value in (
+            ("grpc.max_concurrent_streams", self.max_concurrent_streams),
+            ("grpc.max_connection_idle_ms", _ms(sp.max_connection_idle)),
+            ("grpc.max_connection_age_ms", _ms(sp.max_connection_age)),
+            ("grpc.max_connection_age_grace_ms", _ms(sp.max_connection_age_grace)),
+        ):
+            if value:
+                options.append((key, value))
+        return options
 
 
 @dataclass

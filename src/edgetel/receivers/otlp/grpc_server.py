@@ -60,12 +60,7 @@ class GRPCServer:
         import grpc
 
         cfg = self._cfg
-        options: list[tuple[str, Any]] = [
-            ("grpc.max_receive_message_length", cfg.max_recv_msg_size_mib * 1024 * 1024),
-            ("grpc.so_reuseport", 1),
-        ]
-        if cfg.max_concurrent_streams:
-            options.append(("grpc.max_concurrent_streams", cfg.max_concurrent_streams))
+        options: list[tuple[str, Any]] = [*cfg.channel_options(), ("grpc.so_reuseport", 1)]
         server = grpc.aio.server(options=options)
         handlers = []
         if Signal.TRACES in self._consumers:
