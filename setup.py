@@ -11,7 +11,14 @@ FLAGS = ["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-m
 
 setup(
     ext_modules=[
-        Extension(f"edgetel._native.{src.stem}", [str(src)], extra_compile_args=FLAGS, optional=True)
+        Extension(
+            f"edgetel._native.{src.stem}",
+            [str(src)],
+            # every header: a changed .h rebuilds the modules (they include only their own, but this is cheap)
+            depends=[str(h) for h in sorted(NATIVE.glob("*.h"))],
+            extra_compile_args=FLAGS,
+            optional=True,
+        )
         for src in sorted(NATIVE.glob("*.c"))
     ]
 )
