@@ -7,7 +7,10 @@ from pathlib import Path
 from setuptools import Extension, setup
 
 NATIVE = Path("src/edgetel/_native")
-FLAGS = ["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers", "-fno-strict-aliasing"]
+FLAGS = [
+    "-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers",
+    "-fno-strict-aliasing",
+]  # fmt: skip
 
 setup(
     ext_modules=[
