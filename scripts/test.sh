@@ -5,6 +5,6 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh --peers
 # under CI the compiled modules must be there: a missing one fails instead of falling back to Python
 if [ "${CI:-}" = true ]; then export EDGETEL_REQUIRE_NATIVE=1; fi
-echo "== ruff"; .venv/bin/ruff check src tests benchmarks
+echo "== ruff"; .venv/bin/ruff check setup.py src tests benchmarks
 echo "== mypy"; .venv/bin/mypy
 echo "== pytest"; .venv/bin/pytest -q "$@"
