@@ -18,7 +18,8 @@ from edgetel.receivers.statsd.config import StatsdConfig
 from edgetel.receivers.statsd.listeners import DatagramListener, TcpListener
 from edgetel.telemetry.components import ReceiverMetrics
 
-COALESCE = 0.005  # seconds between reads of a busy UDP socket
+COALESCE_MAX = 0.05  # seconds between reads of a busy UDP socket, at most: each wake-up costs CPU
+COALESCE_RATE = 400e6  # bytes/s of receive buffer (kernel accounting) a heavy load fills: ~400k datagrams/s
 
 
 class StatsdReceiver:
@@ -55,9 +56,10 @@ class StatsdReceiver:
             host, port = parse_endpoint(cfg.endpoint, 8125)
             pooled = self.ctx.sockets.udp(host, port, int(cfg.rcvbuf))
             granted = self._grow_rcvbuf(pooled, "udp")
-            # Coalesce wake-ups only when the kernel buffer holds COALESCE seconds of a heavy load (Unix
+            # Coalesce wake-ups for as long as the kernel buffer holds a heavy load, when it is large (Unix
             # sockets never: Linux queues only net.unix.max_dgram_qlen datagrams on them).
-            self._add_datagram(pooled.dup(), "udp", maxp, COALESCE if granted >= 4 << 20 else 0.0)
+            coalesce = min(COALESCE_MAX, granted / COALESCE_RATE) if granted >= 4 << 20 else 0.0
+            self._add_datagram(pooled.dup(), "udp", maxp, coalesce)
         if cfg.unix_socket:
             pooled = self.ctx.sockets.unix(cfg.unix_socket, socket.SOCK_DGRAM, cfg.permissions(), int(cfg.rcvbuf))
             self._grow_rcvbuf(pooled, "unix")
