@@ -2,7 +2,9 @@
 and event name, status message and metric name, then hands the batch on.
 
 The walk reads upb messages directly. Per attribute it decides by key first (one dict lookup), then runs the
-value rules only on strings, through bounded LRU caches.
+value rules only on strings, through bounded LRU caches. When edgetel._native.redact is built and the
+configuration is one it covers (fastpath.py), the compiled walk over the batch's bytes runs instead; this walker
+stays the reference and the fallback.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from edgetel.component.errors import PermanentError
 from edgetel.component.factory import CreateContext
 from edgetel.component.protocols import Consumer
 from edgetel.pdata import Batch, Traces
+from edgetel.processors.redaction import fastpath
 from edgetel.processors.redaction.config import RedactionConfig
 from edgetel.processors.redaction.hashing import Hasher
 from edgetel.processors.redaction.rules import (
@@ -55,6 +58,7 @@ class RedactionProcessor:
             ("processor", "rule", "signal"),
         )
         self._children: dict[tuple[str, str], Child] = {}
+        self.fast = fastpath.create(cfg, self.rules)
 
     async def start(self) -> None:
         pass
@@ -63,12 +67,14 @@ class RedactionProcessor:
         pass
 
     async def consume(self, batch: Batch) -> None:
-        counts: dict[str, int] = {}
         try:
-            if isinstance(batch, Traces):
-                self.traces(batch.request, counts)
-            else:
-                self.metrics_request(batch.request, counts)
+            counts = self.fast.run(batch) if self.fast is not None else None
+            if counts is None:
+                counts = {}
+                if isinstance(batch, Traces):
+                    self.traces(batch.request, counts)
+                else:
+                    self.metrics_request(batch.request, counts)
         except Exception as e:  # a bug must not let unredacted data through: refuse the batch instead
             self.metrics.dropped(batch.unit, "redaction_failed", batch.item_count())
             # no traceback: its frames could hold the very values being redacted

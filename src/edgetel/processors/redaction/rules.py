@@ -129,6 +129,9 @@ class Rules:
         size = cfg.cache_size
 
         url = URLSanitizer(cfg.url_sanitizer.allowed_query_params)
+        # sanitizing Acts that compiled code can reproduce: "url" (URLSanitizer().url), "sql" (SQL only) or
+        # "statement" (SQL among other kinds); read by fastpath.py
+        self.native_sanitizers: dict[Act, str] = {}
         self._sanitized_keys: dict[str, Act] = {}
         if cfg.url_sanitizer.enabled:
             by_part = {
@@ -136,6 +139,8 @@ class Rules:
                 "url.path": self._sanitizing(url.path, "url_sanitizer", size),
             }
             whole = self._sanitizing(url.url, "url_sanitizer", size)
+            if not cfg.url_sanitizer.allowed_query_params:
+                self.native_sanitizers[whole] = "url"
             for key in cfg.url_sanitizer.attributes:
                 self._sanitized_keys[key] = by_part.get(key, whole)
         # key -> the statement kinds (sql, command, json) enabled for it
@@ -149,6 +154,8 @@ class Rules:
             fk = frozenset(kinds)
             if fk not in by_kinds:
                 by_kinds[fk] = self._sanitizing(functools.partial(sanitize_statement, kinds=fk), "db_sanitizer", size)
+                if "sql" in fk:
+                    self.native_sanitizers[by_kinds[fk]] = "sql" if len(fk) == 1 else "statement"
             self._sanitized_keys[key] = by_kinds[fk]
 
         sql_on = cfg.db_sanitizer.sql.enabled and cfg.db_sanitizer.sanitize_span_name

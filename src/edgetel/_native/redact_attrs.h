@@ -1,0 +1,418 @@
+/* Attribute maps for redact.c: the key table (key -> action, filled by classify()), string values through
+ * redact_text.h's prefilter and sanitizers or the Python rules, other values through value(), and the counts.
+ * Header-only (static functions); #include after <Python.h>.
+ */
+#ifndef EDGETEL_REDACT_ATTRS_H
+#define EDGETEL_REDACT_ATTRS_H
+
+#include "redact_text.h"
+#include "redact_wire.h"
+
+#define MAX_KEYS 4096
+#define TABLE_CAP 8192 /* a power of two, twice MAX_KEYS */
+#define MAX_KEY_LEN 512 /* longer keys are classified every time */
+#define CARD_MIN 1000000000000LL
+
+enum { A_GENERIC, A_IGNORE, A_REMOVE, A_MASK, A_SAN_PY, A_SAN_URL, A_SAN_SQL, A_SAN_STMT, A_LAST = A_SAN_STMT };
+enum { BAD = -2 }; /* malformed: the Python walker decides */
+
+typedef struct {
+    uint64_t hash;
+    char *key; /* NULL: an empty slot */
+    Py_ssize_t len;
+    int code;
+    PyObject *rule, *fn, *act;
+} KeyEntry;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *classify, *scan, *name, *value, *allowed, *gen_ai_keys, *sql_keywords, *gen_ai_rule;
+    unsigned enabled;
+    int scalars, name_url, name_sql, busy;
+    KeyEntry *slots;
+    Py_ssize_t count;
+} WalkerObject;
+
+typedef struct {
+    int code;
+    PyObject *rule, *fn, *act; /* owned */
+} KeyAct;
+
+typedef struct {
+    WalkerObject *w;
+    const uint8_t *b;
+    PyObject *counts;
+    Edits ed;
+    RtBuf tmp;
+} Ctx;
+
+#define TRY(x)                                                                                                        \
+    do {                                                                                                              \
+        int r_ = (x);                                                                                                 \
+        if (r_ < 0)                                                                                                   \
+            return r_;                                                                                                \
+    } while (0)
+
+/* ---- the key table ---------------------------------------------------------------------------------------- */
+
+static uint64_t key_hash(const char *p, Py_ssize_t n)
+{
+    uint64_t h = 0xCBF29CE484222325ULL;
+    for (Py_ssize_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)p[i]) * 0x100000001B3ULL;
+    return h ^ (h >> 31);
+}
+
+static void table_clear(WalkerObject *w)
+{
+    if (w->slots == NULL)
+        return;
+    for (Py_ssize_t i = 0; i < TABLE_CAP; i++) {
+        KeyEntry *e = &w->slots[i];
+        if (e->key != NULL) {
+            PyMem_Free(e->key);
+            Py_CLEAR(e->rule);
+            Py_CLEAR(e->fn);
+            Py_CLEAR(e->act);
+            e->key = NULL;
+        }
+    }
+    w->count = 0;
+}
+
+/* The action for key k[0:n] into *out (new references): from the table, else from classify(key). */
+static int key_action(Ctx *c, const char *k, Py_ssize_t n, KeyAct *out)
+{
+    WalkerObject *w = c->w;
+    uint64_t h = key_hash(k, n);
+    size_t i = (size_t)h & (TABLE_CAP - 1);
+    if (w->slots != NULL) {
+        for (KeyEntry *e = &w->slots[i]; e->key != NULL; e = &w->slots[i = (i + 1) & (TABLE_CAP - 1)]) {
+            if (e->hash == h && e->len == n && memcmp(e->key, k, (size_t)n) == 0) {
+                *out = (KeyAct){e->code, Py_NewRef(e->rule), Py_NewRef(e->fn), Py_NewRef(e->act)};
+                return 0;
+            }
+        }
+    }
+    if (!utf8_ok((const uint8_t *)k, n))
+        return BAD;
+    PyObject *key = PyUnicode_DecodeUTF8(k, n, NULL);
+    if (key == NULL)
+        return -1;
+    PyObject *res = PyObject_CallOneArg(w->classify, key);
+    Py_DECREF(key);
+    if (res == NULL)
+        return -1;
+    long code = -1;
+    if (PyTuple_Check(res) && PyTuple_GET_SIZE(res) == 4)
+        code = PyLong_AsLong(PyTuple_GET_ITEM(res, 0));
+    if (code < 0 || code > A_LAST || !PyUnicode_Check(PyTuple_GET_ITEM(res, 1))) {
+        Py_DECREF(res);
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "classify() must return (code, rule, fn, act)");
+        return -1;
+    }
+    *out = (KeyAct){(int)code, Py_NewRef(PyTuple_GET_ITEM(res, 1)), Py_NewRef(PyTuple_GET_ITEM(res, 2)),
+                    Py_NewRef(PyTuple_GET_ITEM(res, 3))};
+    Py_DECREF(res);
+    if (n > MAX_KEY_LEN)
+        return 0;
+    if (w->slots == NULL || w->count >= MAX_KEYS) {
+        if (w->slots == NULL && (w->slots = PyMem_Calloc(TABLE_CAP, sizeof(KeyEntry))) == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        table_clear(w);
+    }
+    char *copy = PyMem_Malloc(n ? (size_t)n : 1);
+    if (copy == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    memcpy(copy, k, (size_t)n);
+    for (i = (size_t)h & (TABLE_CAP - 1); w->slots[i].key != NULL; i = (i + 1) & (TABLE_CAP - 1))
+        ;
+    w->slots[i] = (KeyEntry){h, copy, n, out->code, Py_NewRef(out->rule), Py_NewRef(out->fn), Py_NewRef(out->act)};
+    w->count++;
+    return 0;
+}
+
+static void keyact_release(KeyAct *a)
+{
+    Py_XDECREF(a->rule);
+    Py_XDECREF(a->fn);
+    Py_XDECREF(a->act);
+}
+
+/* ---- results and counts ----------------------------------------------------------------------------------- */
+
+static int count_rule(Ctx *c, PyObject *rule)
+{
+    PyObject *old = PyDict_GetItemWithError(c->counts, rule);
+    if (old == NULL && PyErr_Occurred())
+        return -1;
+    long n = old == NULL ? 0 : PyLong_AsLong(old);
+    if (n == -1 && PyErr_Occurred())
+        return -1;
+    PyObject *v = PyLong_FromLong(n + 1);
+    if (v == NULL)
+        return -1;
+    int r = PyDict_SetItem(c->counts, rule, v);
+    Py_DECREF(v);
+    return r;
+}
+
+static int count_rules(Ctx *c, PyObject *rules)
+{
+    if (!PyTuple_Check(rules)) {
+        PyErr_SetString(PyExc_TypeError, "redact: the rules of a result must be a tuple");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(rules); i++)
+        TRY(count_rule(c, PyTuple_GET_ITEM(rules, i)));
+    return 0;
+}
+
+/* Replace the string field f by `text`, with the same tag. */
+static int replace_field(Ctx *c, const Field *f, const char *text, Py_ssize_t n)
+{
+    return edits_add(&c->ed, f->start, f->ve, c->b + f->start, f->tag_end - f->start, text, n);
+}
+
+/* fn(the string in field f): None or ALLOWED leave it; (new, rules) replaces it. */
+static int call_apply(Ctx *c, PyObject *fn, const Field *f)
+{
+    PyObject *s = PyUnicode_DecodeUTF8((const char *)c->b + f->vs, f->ve - f->vs, NULL);
+    if (s == NULL)
+        return -1;
+    PyObject *res = PyObject_CallOneArg(fn, s);
+    Py_DECREF(s);
+    if (res == NULL)
+        return -1;
+    int r = 0;
+    if (res != Py_None && res != c->w->allowed) {
+        Py_ssize_t n;
+        const char *u;
+        if (!PyTuple_Check(res) || PyTuple_GET_SIZE(res) != 2 || !PyUnicode_Check(PyTuple_GET_ITEM(res, 0))) {
+            PyErr_SetString(PyExc_TypeError, "redact: a result must be None or (str, rules)");
+            r = -1;
+        } else if ((u = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(res, 0), &n)) == NULL)
+            r = -1;
+        else if ((r = replace_field(c, f, u, n)) == 0)
+            r = count_rules(c, PyTuple_GET_ITEM(res, 1));
+    }
+    Py_DECREF(res);
+    return r;
+}
+
+/* ---- strings ---------------------------------------------------------------------------------------------- */
+
+/* The text of string field f; BAD when it is not UTF-8. */
+static int field_text(const Ctx *c, const Field *f, const char **s, Py_ssize_t *n)
+{
+    *s = (const char *)c->b + f->vs;
+    *n = f->ve - f->vs;
+    return utf8_ok(c->b + f->vs, *n) ? 0 : BAD;
+}
+
+/* A string checked by the detectors (`scan`): Python only when the prefilter says one might match. */
+static int scan_string(Ctx *c, const Field *f)
+{
+    const char *s;
+    Py_ssize_t n;
+    TRY(field_text(c, f, &s, &n));
+    if (n == 0 || !rt_detect_maybe(s, n, c->w->enabled))
+        return 0;
+    return call_apply(c, c->w->scan, f);
+}
+
+/* Whether sanitize_statement() would take s for SQL (classify(s) == "sql"); 0 also when unsure. */
+static int statement_is_sql(WalkerObject *w, const char *s, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n' || s[i] == '('))
+        i++;
+    if (i == n)
+        return 1;
+    char word[16];
+    Py_ssize_t k = 0;
+    for (; i < n && rt_alpha((unsigned char)s[i]); i++) {
+        if (k == (Py_ssize_t)sizeof word)
+            return 0;
+        word[k++] = (char)(s[i] & ~0x20);
+    }
+    while (i < n && s[i] == ';')
+        i++;
+    if (k == 0 || (i < n && !rt_space((unsigned char)s[i])) || (k == 3 && memcmp(word, "SET", 3) == 0))
+        return 0;
+    PyObject *b = PyBytes_FromStringAndSize(word, k);
+    if (b == NULL)
+        return -1;
+    int r = PySet_Contains(w->sql_keywords, b);
+    Py_DECREF(b);
+    return r;
+}
+
+/* A URL or statement key: the C sanitizer when it is sure and the detectors cannot match its result. */
+static int sanitize_string(Ctx *c, const KeyAct *a, const Field *f)
+{
+    const char *s;
+    Py_ssize_t n;
+    TRY(field_text(c, f, &s, &n));
+    if (n == 0)
+        return 0;
+    int rc = 2;
+    if (a->code == A_SAN_URL)
+        rc = rt_sanitize_url(s, n, &c->tmp);
+    else if (a->code == A_SAN_SQL)
+        rc = rt_sanitize_sql(s, n, &c->tmp);
+    else if (a->code == A_SAN_STMT) {
+        int sql = statement_is_sql(c->w, s, n);
+        if (sql < 0)
+            return -1;
+        if (sql)
+            rc = rt_sanitize_sql(s, n, &c->tmp);
+    }
+    if (rc < 0)
+        return -1;
+    if (rc == 0 && !rt_detect_maybe(s, n, c->w->enabled))
+        return 0;
+    if (rc == 1 && !rt_detect_maybe(c->tmp.data, c->tmp.len, c->w->enabled)) {
+        TRY(replace_field(c, f, c->tmp.data, c->tmp.len));
+        return count_rule(c, a->rule);
+    }
+    return call_apply(c, a->fn, f);
+}
+
+/* ---- attributes ------------------------------------------------------------------------------------------- */
+
+static int is_gen_ai_event_key(WalkerObject *w, const char *k, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(w->gen_ai_keys); i++) {
+        PyObject *g = PyTuple_GET_ITEM(w->gen_ai_keys, i);
+        if (PyBytes_GET_SIZE(g) == n && memcmp(PyBytes_AS_STRING(g), k, (size_t)n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* A non-string value (or one under a key whose rule is Python's): value(act, AnyValue bytes). */
+static int python_value(Ctx *c, const KeyAct *a, const Field *val)
+{
+    PyObject *raw = PyBytes_FromStringAndSize((const char *)c->b + val->vs, val->ve - val->vs);
+    if (raw == NULL)
+        return -1;
+    PyObject *res = PyObject_CallFunctionObjArgs(c->w->value, a->act, raw, NULL);
+    Py_DECREF(raw);
+    if (res == NULL)
+        return -1;
+    int r = 0;
+    if (res != Py_None) {
+        if (!PyTuple_Check(res) || PyTuple_GET_SIZE(res) != 2 || !PyBytes_Check(PyTuple_GET_ITEM(res, 0))) {
+            PyErr_SetString(PyExc_TypeError, "redact: value() must return None or (bytes, rules)");
+            r = -1;
+        } else {
+            PyObject *nb = PyTuple_GET_ITEM(res, 0);
+            r = replace_field(c, val, PyBytes_AS_STRING(nb), PyBytes_GET_SIZE(nb));
+            if (r == 0)
+                r = count_rules(c, PyTuple_GET_ITEM(res, 1));
+        }
+    }
+    Py_DECREF(res);
+    return r;
+}
+
+/* The AnyValue of a kept key: what the Python walker does for its type. */
+static int attr_value(Ctx *c, const KeyAct *a, const Field *val)
+{
+    static const int8_t wire_of[9] = {-1, 2, 0, 0, 1, 2, 2, 2, 0}; /* AnyValue fields 1..8 */
+    Field f, one = {0};
+    int r, found = 0;
+    Py_ssize_t pos = val->vs;
+    while ((r = wire_next(c->b, &pos, val->ve, &f)) > 0) {
+        if (f.num <= 8) {
+            if (found || f.wt != wire_of[f.num])
+                return BAD; /* the oneof twice: the last one wins in protobuf */
+            one = f;
+            found = 1;
+        }
+    }
+    if (r < 0)
+        return BAD;
+    if (!found)
+        return 0;
+    int generic = a->code == A_GENERIC, scalars = c->w->scalars;
+    switch (one.num) {
+    case 1:
+        if (one.ve == one.vs)
+            return 0;
+        if (generic)
+            return scan_string(c, &one);
+        if (a->code == A_MASK || a->code == A_SAN_PY) {
+            if (!utf8_ok(c->b + one.vs, one.ve - one.vs))
+                return BAD;
+            return call_apply(c, a->fn, &one);
+        }
+        return sanitize_string(c, a, &one);
+    case 3:
+        if (generic && scalars == 0)
+            return 0;
+        if (generic && scalars == 1 && (int64_t)one.v > -CARD_MIN && (int64_t)one.v < CARD_MIN)
+            return 0;
+        break;
+    case 2:
+    case 4:
+        if (generic && scalars < 2)
+            return 0;
+        break;
+    case 7:
+        if (generic && scalars == 0)
+            return 0;
+        break;
+    default:
+        break;
+    }
+    return python_value(c, a, val);
+}
+
+/* One KeyValue of an attribute map (field kvf of the enclosing message). */
+static int walk_kv(Ctx *c, const Field *kvf, int gen_ai)
+{
+    Field f, key = {0}, val = {0};
+    int r, has_key = 0, has_val = 0;
+    Py_ssize_t pos = kvf->vs;
+    while ((r = wire_next(c->b, &pos, kvf->ve, &f)) > 0) {
+        if (f.num == 1) {
+            if (f.wt != 2 || has_key++)
+                return BAD;
+            key = f;
+        } else if (f.num == 2) {
+            if (f.wt != 2 || has_val++)
+                return BAD;
+            val = f;
+        }
+    }
+    if (r < 0)
+        return BAD;
+    const char *k = has_key ? (const char *)c->b + key.vs : "";
+    Py_ssize_t kn = has_key ? key.ve - key.vs : 0;
+    KeyAct a = {0};
+    if (gen_ai && is_gen_ai_event_key(c->w, k, kn)) {
+        if (!utf8_ok((const uint8_t *)k, kn))
+            return BAD;
+        a = (KeyAct){A_REMOVE, Py_NewRef(c->w->gen_ai_rule), NULL, NULL};
+    } else
+        TRY(key_action(c, k, kn, &a));
+    if (a.code == A_IGNORE)
+        r = 0;
+    else if (a.code == A_REMOVE) {
+        r = edits_add(&c->ed, kvf->start, kvf->ve, NULL, 0, NULL, 0);
+        if (r == 0)
+            r = count_rule(c, a.rule);
+    } else
+        r = has_val ? attr_value(c, &a, &val) : 0;
+    keyact_release(&a);
+    return r;
+}
+
+#endif
