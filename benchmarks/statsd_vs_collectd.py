@@ -9,8 +9,9 @@ counter in /proc/net/udp, in packets).
 
 The load is plain Etsy StatsD (collectd does not read DogStatsD tags): per 10 lines, 6 counters `name:1|c` over
 200 names, 2 gauges with random values 0-999 over 50 names, 2 timers with random values 0-999 ms over 50 names
-(a tenth with `|@0.5`). Random values make most gauge and timer lines distinct, which is the hard case for
-edgetel (its Python code runs once per distinct line and interval chunk); `--counters-only` sends only counters.
+(a tenth with `|@0.5`). Random values make most gauge and timer lines distinct (the hard case for edgetel's
+Python path, which runs once per distinct line; the compiled path does not care); `--counters-only` sends only
+counters. `--python` runs edgetel on its Python path (`EDGETEL_STATSD_PYTHON=1`) for comparison.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def udp_listening(port: int) -> bool:
 class Edgetel:
     name = "edgetel statsd"
 
-    def __init__(self, tmp: Path, rcvbuf: str) -> None:
+    def __init__(self, tmp: Path, rcvbuf: str, python_path: bool = False) -> None:
         self.port = free_port(socket.SOCK_DGRAM)
         self.admin = free_port(socket.SOCK_STREAM)
         conf = tmp / "edgetel.yaml"
@@ -144,6 +145,9 @@ class Edgetel:
             f"  admin: {{endpoint: '127.0.0.1:{self.admin}'}}\n"
         )
         env = {**os.environ, "STATE_DIRECTORY": str(tmp)}
+        if python_path:
+            env["EDGETEL_STATSD_PYTHON"] = "1"
+            self.name = "edgetel statsd (Python path)"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "edgetel", "run", "--config", str(conf)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT,
@@ -210,6 +214,7 @@ def main() -> int:
     ap.add_argument("--counters-only", action="store_true")
     ap.add_argument("--rcvbuf", default="16MiB", help="edgetel's rcvbuf (collectd keeps the kernel default)")
     ap.add_argument("--only", choices=["edgetel", "collectd"], default=None)
+    ap.add_argument("--python", action="store_true", help="edgetel without its compiled statsd path")
     args = ap.parse_args()
     if not Path(COLLECTD).exists() and args.only != "edgetel":
         print(f"{COLLECTD} is missing (Debian package collectd-core); use --only edgetel", file=sys.stderr)
@@ -222,7 +227,7 @@ def main() -> int:
             if args.only and kind != args.only:
                 continue
             tmp = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-"))
-            server: Collectd | Edgetel = Collectd(tmp) if kind == "collectd" else Edgetel(tmp, args.rcvbuf)
+            server: Collectd | Edgetel = Collectd(tmp) if kind == "collectd" else Edgetel(tmp, args.rcvbuf, args.python)
             try:
                 results.append((server.name, lpp, run_one(server, packets, lpp, rate, args.seconds)))
             finally:
