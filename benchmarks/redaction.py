@@ -7,12 +7,17 @@ stack trace, a status message on 1 in 10 spans. Values that change per request (
 ids, exception messages) are unique per span, so they miss the cache as in real traffic; everything else repeats.
 Each batch holds 512 spans and is processed once (fresh copies), as in the agent.
 
+The processor runs its compiled walk over the batch's bytes (edgetel._native.redact, see
+processors/redaction/fastpath.py) when the module is built; the rows marked "Python walker" run the same batches
+through the Python walker (the reference and fallback) for comparison.
+
 Scenarios:
 - default: the default agent.yaml rules;
 - default, all-unique: every string value unique (worst case for the caches);
 - detectors only: allow_all_keys + detectors, no sanitizers;
 - walk only: every key in ignored_keys (the cost of reading the messages, for comparison);
-- metrics: 512 data points with 6 attributes each (StatsD-like tags), default rules.
+- metrics: 512 data points with 6 attributes each (StatsD-like tags), default rules;
+- default / metrics with the Python walker.
 
 A second table splits the default cost per span into its parts: reading the attributes through the protobuf
 objects (no rules at all), and the rules applied to the values that are unique per span (URL, SQL statement,
@@ -45,6 +50,7 @@ from edgetel.pdata import Batch, Metrics, Traces
 from edgetel.pipeline.sockets import SocketPool
 from edgetel.processors.redaction.config import RedactionConfig
 from edgetel.processors.redaction.factory import factory
+from edgetel.processors.redaction.processor import RedactionProcessor
 from edgetel.telemetry.selfmetrics import Registry
 
 SPANS = 512
@@ -145,7 +151,7 @@ class _Sink:
         pass
 
 
-def make(rules: dict[str, Any]) -> Any:
+def make(rules: dict[str, Any], python_walker: bool = False) -> Any:
     problems = Problems("bench")
     cfg = decode(RedactionConfig, rules, problems)
     assert not problems.items, problems.items
@@ -157,7 +163,11 @@ def make(rules: dict[str, Any]) -> Any:
         sockets=SocketPool(),
         lifecycle=Lifecycle(),
     )
-    return factory.create(ctx, cfg, _Sink())
+    proc = factory.create(ctx, cfg, _Sink())
+    if python_walker:
+        assert isinstance(proc, RedactionProcessor)
+        proc.fast = None
+    return proc
 
 
 def timed(proc: Any, loop: asyncio.AbstractEventLoop, batch: Batch) -> float:
@@ -178,18 +188,22 @@ def main() -> None:
         "ignored_key_patterns": [".*"],
         "detectors": {k: False for k in _detector_names()},
     }
-    scenarios: list[tuple[str, dict[str, Any], Any]] = [
-        ("default", DEFAULT_RULES, build_traces),
-        ("default, all values unique", DEFAULT_RULES, lambda s: build_traces(s, all_unique=True)),
-        ("detectors only", {"allow_all_keys": True}, build_traces),
-        ("walk only (no rules)", walk_rules, build_traces),
-        ("metrics, default", DEFAULT_RULES, build_metrics),
+    scenarios: list[tuple[str, dict[str, Any], Any, bool]] = [
+        ("default", DEFAULT_RULES, build_traces, False),
+        ("default, all values unique", DEFAULT_RULES, lambda s: build_traces(s, all_unique=True), False),
+        ("detectors only", {"allow_all_keys": True}, build_traces, False),
+        ("walk only (no rules)", walk_rules, build_traces, False),
+        ("metrics, default", DEFAULT_RULES, build_metrics, False),
+        ("default, Python walker", DEFAULT_RULES, build_traces, True),
+        ("metrics, Python walker", DEFAULT_RULES, build_metrics, True),
     ]
+    if make(DEFAULT_RULES).fast is None:
+        print("edgetel._native.redact is not built: every row is the Python walker")
     if args.profile:
         prof = cProfile.Profile()
         proc = make(DEFAULT_RULES)
         loop = asyncio.new_event_loop()
-        batches = [build_traces(s) for s in range(args.batches)]
+        batches = [Traces.parse(build_traces(s).serialize()) for s in range(args.batches)]
         prof.enable()
         for b in batches:
             loop.run_until_complete(proc.consume(b))
@@ -200,12 +214,12 @@ def main() -> None:
     # Scenarios are interleaved batch by batch so that a busy machine slows them alike; every round uses new
     # processors (cold caches warmed by the first two batches, which are not counted) and fresh batch copies.
     loop = asyncio.new_event_loop()
-    data = [[build(s).serialize() for s in range(args.batches)] for _, _, build in scenarios]
+    data = [[build(s).serialize() for s in range(args.batches)] for _, _, build, _ in scenarios]
     results: list[list[float]] = [[] for _ in scenarios]
     for _ in range(args.rounds):
-        procs = [make(rules) for _, rules, _ in scenarios]
+        procs = [make(rules, py) for _, rules, _, py in scenarios]
         for i in range(args.batches):
-            for j, (_, _, build) in enumerate(scenarios):
+            for j, (_, _, build, _) in enumerate(scenarios):
                 kind = Traces if build is not build_metrics else Metrics
                 batch = kind.parse(data[j][i])
                 us = timed(procs[j], loop, batch)
@@ -216,17 +230,28 @@ def main() -> None:
         f"redaction processor: CPU time per item, batches of {SPANS} items, {args.batches - 2} batches x {args.rounds} rounds"
     )
     print(f"{'scenario':30s} {'min us':>8s} {'median us':>10s} {'items/CPU-s (median)':>21s}")
-    for (name, _, _), per_item in zip(scenarios, results, strict=True):
+    for (name, _, _, _), per_item in zip(scenarios, results, strict=True):
         med = statistics.median(per_item)
         print(f"{name:30s} {min(per_item):8.2f} {med:10.2f} {1e6 / med:21.0f}")
     components()
 
 
 def components() -> None:
-    """CPU microseconds per call of the parts of the per-span cost."""
+    """CPU microseconds per call of the parts of the per-span cost: the compiled walk alone (the same batches
+    again, so every cache is warm), then the Python walker's parts."""
     proc = make(DEFAULT_RULES)
     rules = proc.rules
     n = 4000
+    rows: list[tuple[str, float]] = []
+    if proc.fast is not None:
+        raws = [build_traces(s).serialize() for s in range(8)]
+        best = float("inf")
+        for _ in range(5):
+            t0 = time.process_time()
+            for raw in raws:
+                proc.fast.walker.traces(raw, {})
+            best = min(best, (time.process_time() - t0) / (len(raws) * SPANS) * 1e6)
+        rows.append(("compiled walk alone, warm caches (per span)", best))
     spans = [sp for s in range(8) for sp in build_traces(s).request.resource_spans[0].scope_spans[0].spans]
 
     def read() -> None:
@@ -237,24 +262,23 @@ def components() -> None:
                 for kv in ev.attributes:
                     _ = kv.key, kv.value.string_value
 
-    rows: list[tuple[str, float]] = []
     t0 = time.process_time()
     read()
-    rows.append(("read 18 attributes (protobuf objects)", (time.process_time() - t0) / len(spans) * 1e6))
+    rows.append(("Python walker: read 18 attributes (protobuf)", (time.process_time() - t0) / len(spans) * 1e6))
     url_fn = rules.classify("url.full").fn
     sql_fn = rules.classify("db.statement").fn
     for name, fn, values in (
         (
-            "url.full: URL sanitizer + detectors",
+            "Python: url.full sanitizer + detectors",
             url_fn,
             [f"https://shop.example.com/o/{i}?a=b&p={i}" for i in range(n)],
         ),
         (
-            "db.statement: SQL sanitizer + detectors",
+            "Python: db.statement sanitizer + detectors",
             sql_fn,
             [f"SELECT a FROM t WHERE id = {i} AND x = 'y'" for i in range(n)],
         ),
-        ("exception.message: detectors", rules.scan, [f"order {i} not found in region eu-{i % 7}" for i in range(n)]),
+        ("Python: exception.message detectors", rules.scan, [f"order {i} not found in region eu-{i % 7}" for i in range(n)]),
     ):
         t0 = time.process_time()
         for v in values:

@@ -274,7 +274,11 @@ static PyObject *Walker_run(WalkerObject *self, PyObject *args, WalkFn top)
     else if (r == 0) {
         RtBuf buf = {0};
         Py_ssize_t ei = 0;
-        if (edits_apply(&c.ed, c.b, 0, whole.ve, &ei, &buf, 0) == 0)
+        /* room for the input, the replacements and some length prefixes: usually no growth */
+        buf.cap = whole.ve + c.ed.pool.len + 256;
+        if ((buf.data = PyMem_Malloc((size_t)buf.cap)) == NULL)
+            PyErr_NoMemory();
+        else if (edits_apply(&c.ed, c.b, 0, whole.ve, &ei, &buf, 0) == 0)
             out = PyBytes_FromStringAndSize(buf.data, buf.len);
         rtbuf_free(&buf);
     }

@@ -57,10 +57,14 @@ typedef struct {
 
 static uint64_t key_hash(const char *p, Py_ssize_t n)
 {
-    uint64_t h = 0xCBF29CE484222325ULL;
-    for (Py_ssize_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)p[i]) * 0x100000001B3ULL;
-    return h ^ (h >> 31);
+    uint64_t h = (uint64_t)n * 0xA0761D6478BD642FULL, w;
+    for (; n > 0; p += 8, n -= 8) {
+        w = 0;
+        memcpy(&w, p, n < 8 ? (size_t)n : 8);
+        h = (h ^ w) * 0xE7037ED1A0B428DBULL;
+        h ^= h >> 32;
+    }
+    return h;
 }
 
 static void table_clear(WalkerObject *w)

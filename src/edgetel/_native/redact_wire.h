@@ -218,18 +218,22 @@ static int edits_apply(const Edits *e, const uint8_t *in, Py_ssize_t start, Py_s
             PyErr_SetString(PyExc_ValueError, "redact: edit across fields");
             return -1;
         }
-        if (rtbuf_put(out, (const char *)in + f.start, f.tag_end - f.start) < 0)
+        /* the tag and the old length prefix (a guess at the new one's size), then the new value */
+        if (rtbuf_put(out, (const char *)in + f.start, f.vs - f.start) < 0)
             return -1;
-        Py_ssize_t mark = out->len;
+        Py_ssize_t guess = f.vs - f.tag_end, mark = out->len;
         if (edits_apply(e, in, f.vs, f.ve, ei, out, depth + 1) < 0)
             return -1;
         Py_ssize_t len = out->len - mark;
         uint8_t lenbuf[10];
         Py_ssize_t ln = varint_put(lenbuf, (uint64_t)len);
-        if (rtbuf_put(out, (const char *)lenbuf, ln) < 0) /* grows the buffer by ln */
+        if (ln > guess && rtbuf_put(out, (const char *)lenbuf, ln - guess) < 0) /* grows the buffer */
             return -1;
-        memmove(out->data + mark + ln, out->data + mark, (size_t)len);
-        memcpy(out->data + mark, lenbuf, (size_t)ln);
+        if (ln != guess) {
+            memmove(out->data + mark - guess + ln, out->data + mark, (size_t)len);
+            out->len = mark - guess + ln + len;
+        }
+        memcpy(out->data + mark - guess, lenbuf, (size_t)ln);
     }
     return rtbuf_put(out, (const char *)in + copy_from, end - copy_from);
 }
