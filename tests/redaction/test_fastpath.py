@@ -271,3 +271,21 @@ def test_a_key_repeated_or_an_anyvalue_with_two_values_is_declined() -> None:
         ss = b"\x12" + bytes([len(span)]) + span
         rs = b"\x12" + bytes([len(ss)]) + ss
         assert proc.fast.walker.traces(b"\x0a" + bytes([len(rs)]) + rs, {}) is None
+
+
+def test_the_key_table_is_bounded_and_forgetting_changes_nothing() -> None:
+    from edgetel._native import redact  # the module is built (see pytestmark)
+
+    t = Traces()
+    sp = t.request.resource_spans.add().scope_spans.add().spans.add(name="GET /a/{id}")
+    for i in range(redact.MAX_KEYS + 500):
+        put(sp.attributes, f"k{i}", "mail a@b.io" if i % 1000 == 0 else "v")
+    data = t.serialize()
+    proc, _, _ = make({"allow_all_keys": True})
+    assert proc.fast is not None
+    first = same({"allow_all_keys": True}, data, "traces").serialize()
+    out = proc.fast.walker.traces(data, {})
+    assert 0 < proc.fast.walker.keys <= redact.MAX_KEYS
+    proc.fast.walker.clear_keys()
+    assert proc.fast.walker.keys == 0
+    assert proc.fast.walker.traces(data, {}) == out == first

@@ -131,7 +131,7 @@ static int span_name(Ctx *c, const Field *f)
     int py = rt_detect_maybe(s, n, c->w->enabled) || (c->w->name_url && memchr(s, '/', (size_t)n) != NULL);
     for (Py_ssize_t i = 0; c->w->name_sql && !py && i < n; i++)
         py = strchr("'\"=(<>$", s[i]) != NULL && s[i] != 0;
-    return py ? call_apply(c, c->w->name, f) : 0;
+    return py ? call_apply(c, c->w->name, f, 2) : 0;
 }
 
 static int walk_span(Ctx *c, const Field *m)
@@ -385,6 +385,7 @@ static void Walker_dealloc(WalkerObject *self)
     Walker_clear(self);
     table_clear(self);
     PyMem_Free(self->slots);
+    PyMem_Free(self->memo);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -392,7 +393,8 @@ static PyMethodDef Walker_methods[] = {
     {"traces", (PyCFunction)Walker_traces, METH_VARARGS,
      "traces(data, counts) -> data (unchanged), new bytes, or None (not handled: use the Python walker)"},
     {"metrics", (PyCFunction)Walker_metrics, METH_VARARGS, "metrics(data, counts): as traces()"},
-    {"clear_keys", (PyCFunction)Walker_clear_keys, METH_NOARGS, "Forget every key's action."},
+    {"clear_keys", (PyCFunction)Walker_clear_keys, METH_NOARGS,
+     "Forget every key's action and every remembered string."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -12,6 +12,8 @@
 #define TABLE_CAP 8192 /* a power of two, twice MAX_KEYS */
 #define MAX_KEY_LEN 512 /* longer keys are classified every time */
 #define CARD_MIN 1000000000000LL
+#define MEMO_SLOTS 1024 /* a power of two */
+#define MEMO_MAX_LEN 256
 
 enum { A_GENERIC, A_IGNORE, A_REMOVE, A_MASK, A_SAN_PY, A_SAN_URL, A_SAN_SQL, A_SAN_STMT, A_LAST = A_SAN_STMT };
 enum { BAD = -2 }; /* malformed: the Python walker decides */
@@ -24,6 +26,13 @@ typedef struct {
     PyObject *rule, *fn, *act;
 } KeyEntry;
 
+/* A string that scan() or name() left unchanged (they are pure functions of the string). */
+typedef struct {
+    uint64_t hash;
+    char *text; /* NULL: an empty slot */
+    Py_ssize_t len;
+} MemoEntry;
+
 typedef struct {
     PyObject_HEAD
     PyObject *classify, *scan, *name, *value, *allowed, *gen_ai_keys, *sql_keywords, *gen_ai_rule;
@@ -31,6 +40,7 @@ typedef struct {
     int scalars, name_url, name_sql, busy;
     KeyEntry *slots;
     Py_ssize_t count;
+    MemoEntry *memo; /* direct-mapped, MEMO_SLOTS */
 } WalkerObject;
 
 typedef struct {
@@ -69,9 +79,7 @@ static uint64_t key_hash(const char *p, Py_ssize_t n)
 
 static void table_clear(WalkerObject *w)
 {
-    if (w->slots == NULL)
-        return;
-    for (Py_ssize_t i = 0; i < TABLE_CAP; i++) {
+    for (Py_ssize_t i = 0; w->slots != NULL && i < TABLE_CAP; i++) {
         KeyEntry *e = &w->slots[i];
         if (e->key != NULL) {
             PyMem_Free(e->key);
@@ -82,6 +90,19 @@ static void table_clear(WalkerObject *w)
         }
     }
     w->count = 0;
+    for (Py_ssize_t i = 0; w->memo != NULL && i < MEMO_SLOTS; i++) {
+        PyMem_Free(w->memo[i].text);
+        w->memo[i].text = NULL;
+    }
+}
+
+/* The memo slot for s[0:n] under `kind` (1 scan, 2 name), or NULL for a string too long to remember. */
+static MemoEntry *memo_slot(WalkerObject *w, int kind, const char *s, Py_ssize_t n, uint64_t *h)
+{
+    if (n > MEMO_MAX_LEN || (w->memo == NULL && (w->memo = PyMem_Calloc(MEMO_SLOTS, sizeof(MemoEntry))) == NULL))
+        return NULL;
+    *h = key_hash(s, n) + (uint64_t)kind;
+    return &w->memo[*h & (MEMO_SLOTS - 1)];
 }
 
 /* The action for key k[0:n] into *out (new references): from the table, else from classify(key). */
@@ -183,10 +204,17 @@ static int replace_field(Ctx *c, const Field *f, const char *text, Py_ssize_t n)
     return edits_add(&c->ed, f->start, f->ve, c->b + f->start, f->tag_end - f->start, text, n);
 }
 
-/* fn(the string in field f): None or ALLOWED leave it; (new, rules) replaces it. */
-static int call_apply(Ctx *c, PyObject *fn, const Field *f)
+/* fn(the string in field f): None or ALLOWED leave it; (new, rules) replaces it. With `memo` (1 scan, 2 name;
+ * 0 none) strings left unchanged are remembered. */
+static int call_apply(Ctx *c, PyObject *fn, const Field *f, int memo)
 {
-    PyObject *s = PyUnicode_DecodeUTF8((const char *)c->b + f->vs, f->ve - f->vs, NULL);
+    const char *text = (const char *)c->b + f->vs;
+    Py_ssize_t n = f->ve - f->vs;
+    uint64_t h = 0;
+    MemoEntry *m = memo ? memo_slot(c->w, memo, text, n, &h) : NULL;
+    if (m != NULL && m->text != NULL && m->hash == h && m->len == n && memcmp(m->text, text, (size_t)n) == 0)
+        return 0;
+    PyObject *s = PyUnicode_DecodeUTF8(text, n, NULL);
     if (s == NULL)
         return -1;
     PyObject *res = PyObject_CallOneArg(fn, s);
@@ -194,7 +222,13 @@ static int call_apply(Ctx *c, PyObject *fn, const Field *f)
     if (res == NULL)
         return -1;
     int r = 0;
-    if (res != Py_None && res != c->w->allowed) {
+    if (res == Py_None && m != NULL) {
+        char *copy = PyMem_Realloc(m->text, n ? (size_t)n : 1); /* on failure the slot stays as it was */
+        if (copy != NULL) {
+            memcpy(copy, text, (size_t)n);
+            *m = (MemoEntry){h, copy, n};
+        }
+    } else if (res != Py_None && res != c->w->allowed) {
         Py_ssize_t n;
         const char *u;
         if (!PyTuple_Check(res) || PyTuple_GET_SIZE(res) != 2 || !PyUnicode_Check(PyTuple_GET_ITEM(res, 0))) {
@@ -227,7 +261,7 @@ static int scan_string(Ctx *c, const Field *f)
     TRY(field_text(c, f, &s, &n));
     if (n == 0 || !rt_detect_maybe(s, n, c->w->enabled))
         return 0;
-    return call_apply(c, c->w->scan, f);
+    return call_apply(c, c->w->scan, f, 1);
 }
 
 /* Whether sanitize_statement() would take s for SQL (classify(s) == "sql"); 0 also when unsure. */
@@ -285,7 +319,7 @@ static int sanitize_string(Ctx *c, const KeyAct *a, const Field *f)
         TRY(replace_field(c, f, c->tmp.data, c->tmp.len));
         return count_rule(c, a->rule);
     }
-    return call_apply(c, a->fn, f);
+    return call_apply(c, a->fn, f, 0);
 }
 
 /* ---- attributes ------------------------------------------------------------------------------------------- */
@@ -355,7 +389,7 @@ static int attr_value(Ctx *c, const KeyAct *a, const Field *val)
         if (a->code == A_MASK || a->code == A_SAN_PY) {
             if (!utf8_ok(c->b + one.vs, one.ve - one.vs))
                 return BAD;
-            return call_apply(c, a->fn, &one);
+            return call_apply(c, a->fn, &one, 0);
         }
         return sanitize_string(c, a, &one);
     case 3:
