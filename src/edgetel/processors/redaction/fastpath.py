@@ -3,7 +3,8 @@
 It reproduces the Python walker in processor.py (the reference and the fallback) for the configurations it
 covers: `summary: silent`, no `allowed_values` and no `blocked_values` (the default agent.yaml's rules are
 covered). Everything else, a batch the walker does not take on (malformed bytes, a field repeated where protobuf
-would merge), and any error in the compiled walk, goes to the Python walker.
+would merge), any error in the compiled walk, and batches of protobuf objects that need a change (see `run`) go
+to the Python walker.
 
 Per key the walker asks `classify` once (cached in C); strings go to Python only when the prefilter of
 redact_text.h says a detector might match or its sanitizers are unsure; non-string values go through
@@ -78,8 +79,13 @@ class FastPath:
     def run(self, batch: Batch) -> dict[str, int] | None:
         """Redact `batch` in place and return the counts per rule, or None: the Python walker must do it."""
         raw = batch.received_bytes()
-        built = raw is None  # a batch of protobuf objects (made in the agent): changed in place, as before
+        # A batch of protobuf objects (made in the agent) is changed in place, by the Python walker. Metrics
+        # made here (StatsD, host metrics) rarely need a change: the compiled walk checks them; traces (a URL or
+        # a statement in nearly every span) go to the Python walker at once.
+        built = raw is None
         if raw is None:
+            if isinstance(batch, Traces):
+                return None
             raw = batch.serialize()
         counts: dict[str, int] = {}
         walk = self.walker.traces if isinstance(batch, Traces) else self.walker.metrics
