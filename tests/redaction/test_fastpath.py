@@ -289,3 +289,20 @@ def test_the_key_table_is_bounded_and_forgetting_changes_nothing() -> None:
     proc.fast.walker.clear_keys()
     assert proc.fast.walker.keys == 0
     assert proc.fast.walker.traces(data, {}) == out == first
+
+
+def test_batches_of_objects_are_changed_in_place() -> None:
+    proc, _, registry = make()
+    m = Metrics()
+    dp = m.request.resource_metrics.add().scope_metrics.add().metrics.add(name="m").sum.data_points.add(as_int=1)
+    put(dp.attributes, "env", "prod")
+    req = m.request
+    assert proc.fast is not None and proc.fast.run(m) == {}  # checked in C: nothing to change
+    assert m.received_bytes() is None and m.request is req
+    put(dp.attributes, "user", "a@b.io")
+    run(proc, m)  # a change: the Python walker makes it, in the same objects
+    assert dp.attributes[1].value.string_value == "[redacted:email]"
+    assert registry.value("edgetel_redaction_redacted_total", "redaction", "email", "metrics") == 1
+    t = Traces()
+    t.request.resource_spans.add()
+    assert proc.fast.run(t) is None  # traces made as objects: the Python walker
