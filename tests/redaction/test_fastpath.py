@@ -306,3 +306,28 @@ def test_batches_of_objects_are_changed_in_place() -> None:
     t = Traces()
     t.request.resource_spans.add()
     assert proc.fast.run(t) is None  # traces made as objects: the Python walker
+
+
+def _field(num: int, body: bytes) -> bytes:
+    """A length-delimited field (lengths < 128 here)."""
+    assert len(body) < 128
+    return bytes([num << 3 | 2, len(body)]) + body
+
+
+def _kv(key: str, value: str) -> bytes:
+    return _field(1, key.encode()) + _field(2, _field(1, value.encode()))
+
+
+def _traces_of_span(span: bytes) -> bytes:
+    return _field(1, _field(2, _field(2, span)))
+
+
+def test_fields_out_of_order_and_unknown_fields() -> None:
+    """An event's name after its attributes still decides about gen_ai content; unknown fields are kept."""
+    unknown = b"\xf8\x06\x07"  # field 111, varint 7
+    event = _field(3, _kv("content", "my prompt") + unknown) + _field(3, _kv("n", "a@b.io")) + _field(2, b"gen_ai.x")
+    span = _field(11, event) + unknown + _field(9, _kv("url.full", "https://h/p?q=1") + unknown) + _field(5, b"op")
+    data = _traces_of_span(span)
+    batch = same(DEFAULT_RULES, data, "traces")
+    out = batch.serialize()
+    assert b"my prompt" not in out and b"a@b.io" not in out and out.count(unknown) == 2

@@ -257,8 +257,8 @@ static PyObject *Walker_run(WalkerObject *self, PyObject *args, WalkFn top)
     PyObject *data, *counts;
     if (!PyArg_ParseTuple(args, "O!O!", &PyBytes_Type, &data, &PyDict_Type, &counts))
         return NULL;
-    if (self->busy) {
-        PyErr_SetString(PyExc_RuntimeError, "Walker is not re-entrant");
+    if (self->busy || self->classify == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, self->busy ? "Walker is not re-entrant" : "Walker is not initialised");
         return NULL;
     }
     Ctx c = {.w = self, .b = (const uint8_t *)PyBytes_AS_STRING(data), .counts = counts};

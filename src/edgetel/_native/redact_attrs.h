@@ -68,13 +68,15 @@ typedef struct {
 static uint64_t key_hash(const char *p, Py_ssize_t n)
 {
     uint64_t h = (uint64_t)n * 0xA0761D6478BD642FULL, w;
-    for (; n > 0; p += 8, n -= 8) {
-        w = 0;
-        memcpy(&w, p, n < 8 ? (size_t)n : 8);
+    for (; n >= 8; p += 8, n -= 8) {
+        memcpy(&w, p, 8);
         h = (h ^ w) * 0xE7037ED1A0B428DBULL;
         h ^= h >> 32;
     }
-    return h;
+    for (w = 0; n > 0; n--)
+        w = w << 8 | (uint8_t)p[n - 1];
+    h = (h ^ w) * 0xE7037ED1A0B428DBULL;
+    return h ^ (h >> 32);
 }
 
 static void table_clear(WalkerObject *w)

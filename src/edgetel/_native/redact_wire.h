@@ -17,7 +17,7 @@ typedef struct {
     uint64_t v;
 } Field;
 
-static int wire_varint(const uint8_t *b, Py_ssize_t *pos, Py_ssize_t end, uint64_t *out)
+static inline int wire_varint(const uint8_t *b, Py_ssize_t *pos, Py_ssize_t end, uint64_t *out)
 {
     uint64_t r = 0;
     Py_ssize_t p = *pos;
@@ -37,7 +37,7 @@ static int wire_varint(const uint8_t *b, Py_ssize_t *pos, Py_ssize_t end, uint64
 }
 
 /* 1: a field was read and *pos moved past it; 0: end of the message; -1: malformed (groups too). */
-static int wire_next(const uint8_t *b, Py_ssize_t *pos, Py_ssize_t end, Field *f)
+static inline int wire_next(const uint8_t *b, Py_ssize_t *pos, Py_ssize_t end, Field *f)
 {
     if (*pos >= end)
         return 0;
