@@ -379,11 +379,32 @@ static int rt_ipv6_maybe(const char *s, Py_ssize_t n)
     return 0;
 }
 
-enum { RT_T_DASH = 1, RT_T_Y, RT_T_A, RT_T_G, RT_T_UND, RT_T_X, RT_T_K, RT_T_B, RT_T_COLON, RT_T_EQ, RT_T_AT, RT_T_DIGIT };
+enum { RT_T_LIT = 1, RT_T_Y, RT_T_A, RT_T_UND, RT_T_X, RT_T_B, RT_T_COLON, RT_T_EQ, RT_T_AT, RT_T_DIGIT };
+
+/* prefixes that are enough for "maybe": (detector, the literal, where it starts relative to its trigger byte) */
+static const struct {
+    unsigned bit;
+    const char *lit;
+    int len, off;
+} rt_literals[] = {
+    {RT_DET_PRIVATE_KEY, "-----BEGIN", 10, 0},      {RT_DET_GOOGLE_API_KEY, "ya29.", 5, 0},
+    {RT_DET_GOOGLE_API_KEY, "AIza", 4, 0},         {RT_DET_GOOGLE_API_KEY, "GOCSPX-", 7, 0},
+    {RT_DET_SLACK_TOKEN, "xapp-", 5, 0},           {RT_DET_SLACK_TOKEN, "hooks.slack.com/", 16, -3},
+    {RT_DET_STRIPE_KEY, "whsec_", 6, -5},          {RT_DET_GITHUB_TOKEN, "github_pat_", 11, -6},
+};
+
+static int rt_literal_at(const char *s, Py_ssize_t n, Py_ssize_t i, unsigned en)
+{
+    for (size_t k = 0; k < sizeof rt_literals / sizeof *rt_literals; k++)
+        if ((en & rt_literals[k].bit) && rt_literals[k].lit[-rt_literals[k].off] == s[i]
+            && rt_at(s, n, i + rt_literals[k].off, rt_literals[k].lit, rt_literals[k].len))
+            return 1;
+    return 0;
+}
 
 static const unsigned char rt_trigger[256] = {
-    ['-'] = RT_T_DASH, ['y'] = RT_T_Y, ['A'] = RT_T_A, ['G'] = RT_T_G, ['_'] = RT_T_UND, ['x'] = RT_T_X,
-    ['k'] = RT_T_K, ['b'] = RT_T_B, ['B'] = RT_T_B, [':'] = RT_T_COLON, ['='] = RT_T_EQ, ['@'] = RT_T_AT,
+    ['-'] = RT_T_LIT, ['G'] = RT_T_LIT, ['k'] = RT_T_LIT, ['y'] = RT_T_Y, ['A'] = RT_T_A, ['_'] = RT_T_UND,
+    ['x'] = RT_T_X, ['b'] = RT_T_B, ['B'] = RT_T_B, [':'] = RT_T_COLON, ['='] = RT_T_EQ, ['@'] = RT_T_AT,
     ['0'] = RT_T_DIGIT, ['1'] = RT_T_DIGIT, ['2'] = RT_T_DIGIT, ['3'] = RT_T_DIGIT, ['4'] = RT_T_DIGIT,
     ['5'] = RT_T_DIGIT, ['6'] = RT_T_DIGIT, ['7'] = RT_T_DIGIT, ['8'] = RT_T_DIGIT, ['9'] = RT_T_DIGIT,
 };
@@ -398,19 +419,19 @@ static inline int rt_detect_maybe(const char *s, Py_ssize_t n, unsigned en)
         switch (rt_trigger[u[i]]) {
         case 0:
             break;
-        case RT_T_DASH:
-            if ((en & RT_DET_PRIVATE_KEY) && rt_at(s, n, i, "-----BEGIN", 10))
+        case RT_T_LIT:
+            if (rt_literal_at(s, n, i, en))
                 return 1;
             break;
         case RT_T_Y:
             if ((en & RT_DET_JWT) && i > 0 && u[i - 1] == 'e' && i + 1 < n && u[i + 1] == 'J'
                 && !(i > 1 && (rt_alnum(u[i - 2]) || u[i - 2] == '_' || u[i - 2] == '-')))
                 return 1;
-            if ((en & RT_DET_GOOGLE_API_KEY) && rt_at(s, n, i, "ya29.", 5))
+            if (rt_literal_at(s, n, i, en))
                 return 1;
             break;
         case RT_T_A:
-            if ((en & RT_DET_GOOGLE_API_KEY) && rt_at(s, n, i, "AIza", 4))
+            if (rt_literal_at(s, n, i, en))
                 return 1;
             if ((en & RT_DET_AWS_ACCESS_KEY) && n - i >= 20
                 && (rt_at(s, n, i, "AKIA", 4) || rt_at(s, n, i, "ASIA", 4) || rt_at(s, n, i, "ABIA", 4)
@@ -422,30 +443,22 @@ static inline int rt_detect_maybe(const char *s, Py_ssize_t n, unsigned en)
                     return 1;
             }
             break;
-        case RT_T_G:
-            if ((en & RT_DET_GOOGLE_API_KEY) && rt_at(s, n, i, "GOCSPX-", 7))
-                return 1;
-            break;
         case RT_T_UND:
             if ((en & RT_DET_GITHUB_TOKEN)
-                && ((i >= 3 && u[i - 3] == 'g' && u[i - 2] == 'h' && memchr("pousr", u[i - 1], 5) != NULL)
-                    || (rt_at(s, n, i - 6, "github", 6) && rt_at(s, n, i, "_pat_", 5))))
+                && i >= 3 && u[i - 3] == 'g' && u[i - 2] == 'h' && memchr("pousr", u[i - 1], 5) != NULL)
                 return 1;
             if ((en & RT_DET_STRIPE_KEY)
-                && ((i >= 2 && u[i - 1] == 'k' && (u[i - 2] == 's' || u[i - 2] == 'r')
-                     && (rt_at(s, n, i + 1, "live_", 5) || rt_at(s, n, i + 1, "test_", 5)))
-                    || rt_at(s, n, i - 5, "whsec", 5)))
+                && i >= 2 && u[i - 1] == 'k' && (u[i - 2] == 's' || u[i - 2] == 'r')
+                && (rt_at(s, n, i + 1, "live_", 5) || rt_at(s, n, i + 1, "test_", 5)))
+                return 1;
+            if (rt_literal_at(s, n, i, en))
                 return 1;
             break;
         case RT_T_X:
-            if ((en & RT_DET_SLACK_TOKEN)
-                && ((rt_at(s, n, i, "xox", 3) && i + 4 < n && memchr("abposrce", u[i + 3], 8) != NULL
-                     && u[i + 4] == '-')
-                    || rt_at(s, n, i, "xapp-", 5)))
+            if ((en & RT_DET_SLACK_TOKEN) && rt_at(s, n, i, "xox", 3) && i + 4 < n
+                && memchr("abposrce", u[i + 3], 8) != NULL && u[i + 4] == '-')
                 return 1;
-            break;
-        case RT_T_K:
-            if ((en & RT_DET_SLACK_TOKEN) && rt_at(s, n, i - 3, "hooks.slack.com/", 16))
+            if (rt_literal_at(s, n, i, en))
                 return 1;
             break;
         case RT_T_B:
@@ -472,8 +485,11 @@ static inline int rt_detect_maybe(const char *s, Py_ssize_t n, unsigned en)
             for (; k < n && (rt_digit(u[k]) || u[k] == ' ' || u[k] == '-'); k++)
                 if (rt_digit(u[k]))
                     last = k;
-            if ((en & RT_DET_IPV4) && !(i > 0 && (rt_digit(u[i - 1]) || u[i - 1] == '.')) && rt_ipv4_at(s, n, i))
-                return 1;
+            if (en & RT_DET_IPV4) /* from each group of digits not after a digit or a "." */
+                for (k = i; k <= last; k++)
+                    if ((k == i ? !(i > 0 && (rt_digit(u[i - 1]) || u[i - 1] == '.')) : !rt_digit(u[k - 1]))
+                        && rt_ipv4_at(s, n, k))
+                        return 1;
             if (last - i >= 8) {
                 if ((en & RT_DET_PAYMENT_CARD) && rt_card_in(s, i, last + 1))
                     return 1;
