@@ -184,6 +184,12 @@ def test_table_is_bounded() -> None:
     assert table.pending == 1
     table.sync()
     assert s.value == n and s.updated and table.pending == 0
+    table.clear()
+    n = native.MAX_FALLBACK + 10  # prefixes for the Python path: only so many are remembered
+    blob = b"\n".join(b"x%d:1|q" % i for i in range(n))
+    assert table.digest(blob, lambda n, t: (None, 0.0, 0))[1:] == (0, blob.split(b"\n"))
+    assert len(table) == native.MAX_FALLBACK
+    assert table.digest(b"c1:1|c", lambda n, t: (acc, 1.0, 0)) == (1, 1, [])  # prefixes with an Acc still go in
 
 
 @pytest.mark.skipif(not hasattr(native, "recv_burst"), reason="recvmmsg is Linux only")

@@ -4,7 +4,8 @@
 prefix up in a hash table of bytes (no Python object per line) and adds the value(s) to the prefix's Acc:
 counters (value / rate), explicit-bucket histograms and timers (bisect, count, sum; ms scaled to s) and gauges
 (in packet order). A prefix the table does not know is passed to `resolve(name, tail)`, which returns None (not
-cached: errors, events), `(None, 0.0, 0)` (cached: a series the Python path handles) or `(acc, 1/rate, ts_ns)`.
+cached), `(None, 0.0, 0)` (the Python path takes it: events, errors, sets...; up to MAX_FALLBACK such prefixes
+are cached) or `(acc, 1/rate, ts_ns)`.
 Every line it does not aggregate itself (those, and any value float() refuses or the series refuses: NaN,
 negative counters, several values on a counter or histogram line) is returned for the Python path, which names
 the error. Values are read exactly as Python's float() reads them. `sync()` applies the pending state to the
@@ -18,6 +19,7 @@ Python series. No global mutable state; memory is bounded by MAX_ENTRIES prefixe
 #include "statsd_recv.h"
 
 #define MAX_ENTRIES 200000
+#define MAX_FALLBACK 20000 /* prefixes for the Python path cached (garbage must not evict or grow much) */
 #define MAX_FAST_VALUE 64
 
 typedef struct {
@@ -33,6 +35,7 @@ typedef struct {
     PyObject_HEAD
     Entry *slots;
     size_t cap, count; /* cap: a power of two, 0 before the first insert */
+    size_t nfallback;  /* entries without an Acc */
     AccObject **dirty;
     size_t ndirty, dirty_cap;
     int busy; /* inside digest: resolve() must not re-enter the table */
@@ -70,7 +73,7 @@ static void table_clear(TableObject *t)
     }
     PyMem_Free(t->slots);
     t->slots = NULL;
-    t->cap = t->count = 0;
+    t->cap = t->count = t->nfallback = 0;
 }
 
 static Entry *lookup(TableObject *t, uint64_t h, const char *name, Py_ssize_t nlen, const char *tail, Py_ssize_t tlen)
@@ -139,13 +142,16 @@ static Entry *insert(TableObject *t, uint64_t h, const char *name, Py_ssize_t nl
     e->inv_rate = inv_rate;
     e->ts = ts;
     t->count++;
+    t->nfallback += acc == NULL;
     return e;
 }
 
+static const Entry fallback_entry; /* never written: a prefix for the Python path, not cached */
+
 /* Ask resolve() about an unknown prefix. Returns the new entry, or NULL: the Python path takes the line (not
    cached), or an error is set. */
-static Entry *resolve_prefix(TableObject *t, PyObject *resolve, uint64_t h, const char *name, Py_ssize_t nlen,
-                             const char *tail, Py_ssize_t tlen)
+static const Entry *resolve_prefix(TableObject *t, PyObject *resolve, uint64_t h, const char *name, Py_ssize_t nlen,
+                                   const char *tail, Py_ssize_t tlen)
 {
     PyObject *pn = PyBytes_FromStringAndSize(name, nlen);
     PyObject *pt = pn ? PyBytes_FromStringAndSize(tail, tlen) : NULL;
@@ -156,7 +162,7 @@ static Entry *resolve_prefix(TableObject *t, PyObject *resolve, uint64_t h, cons
         Py_XDECREF(r);
         return NULL;
     }
-    Entry *e = NULL;
+    const Entry *e = NULL;
     if (!PyTuple_Check(r) || PyTuple_GET_SIZE(r) != 3) {
         PyErr_SetString(PyExc_TypeError, "resolve() must return None or (Acc | None, float, int)");
         goto done;
@@ -172,7 +178,10 @@ static Entry *resolve_prefix(TableObject *t, PyObject *resolve, uint64_t h, cons
     long long ts = PyLong_AsLongLong(PyTuple_GET_ITEM(r, 2));
     if (ts == -1 && PyErr_Occurred())
         goto done;
-    e = insert(t, h, name, nlen, tail, tlen, acc == Py_None ? NULL : (AccObject *)acc, inv_rate, ts);
+    if (acc == Py_None && t->nfallback >= MAX_FALLBACK)
+        e = &fallback_entry; /* not cached */
+    else
+        e = insert(t, h, name, nlen, tail, tlen, acc == Py_None ? NULL : (AccObject *)acc, inv_rate, ts);
 done:
     Py_DECREF(r);
     return e;
@@ -263,7 +272,7 @@ static void gauge_set(AccObject *a, const char *part, double x)
 }
 
 /* Gauge values `v`, `+v`, `v1:+v2:..` in order; all must be valid and finite, else nothing is applied. */
-static int apply_gauge(TableObject *t, Entry *e, const char *v, Py_ssize_t n)
+static int apply_gauge(TableObject *t, const Entry *e, const char *v, Py_ssize_t n)
 {
     double x;
     int r;
@@ -294,7 +303,7 @@ static int apply_gauge(TableObject *t, Entry *e, const char *v, Py_ssize_t n)
 }
 
 /* Aggregate the value text of one line: 1 done, 0 for the Python path, -1 error. */
-static int apply(TableObject *t, Entry *e, const char *v, Py_ssize_t n)
+static int apply(TableObject *t, const Entry *e, const char *v, Py_ssize_t n)
 {
     AccObject *a = e->acc;
     if (a->kind == KIND_GAUGE)
@@ -343,7 +352,7 @@ static int take_line(TableObject *t, PyObject *resolve, const char *line, Py_ssi
     Py_ssize_t nlen = colon - line, tlen = len - (bar - line) - 1;
     const char *tail = bar + 1;
     uint64_t h = prefix_hash(line, nlen, tail, tlen);
-    Entry *e = lookup(t, h, line, nlen, tail, tlen);
+    const Entry *e = lookup(t, h, line, nlen, tail, tlen);
     if (e == NULL) {
         e = resolve_prefix(t, resolve, h, line, nlen, tail, tlen);
         if (e == NULL)
@@ -501,7 +510,8 @@ PyMODINIT_FUNC PyInit_statsd(void)
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddIntConstant(m, "MAX_ENTRIES", MAX_ENTRIES) < 0 || PyModule_AddType(m, &AccType) < 0 ||
+    if (PyModule_AddIntConstant(m, "MAX_ENTRIES", MAX_ENTRIES) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_FALLBACK", MAX_FALLBACK) < 0 || PyModule_AddType(m, &AccType) < 0 ||
         PyModule_AddType(m, &TableType) < 0) {
         Py_DECREF(m);
         return NULL;

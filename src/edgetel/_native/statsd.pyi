@@ -1,6 +1,7 @@
 from collections.abc import Callable, Sequence
 
 MAX_ENTRIES: int
+MAX_FALLBACK: int
 
 class Acc:
     """Pending state of one StatsD series (kind 1 counter, 2 explicit-bucket histogram, 3 gauge)."""

@@ -235,13 +235,13 @@ class Aggregator:
         return cnt
 
     def _native_resolve(self, name: bytes, tail: bytes) -> tuple[Any, float, int] | None:
-        """The compiled path's look-up of a new prefix: None (not cached: errors, events, refused series),
-        `(None, 0.0, 0)` for series the Python path aggregates, else `(Acc, 1/rate, timestamp ns)`."""
+        """The compiled path's look-up of a new prefix: `(None, 0.0, 0)` for the lines the Python path takes
+        (errors, events, refused series, sets, summaries...), else `(Acc, 1/rate, timestamp ns)`."""
         assert _native is not None
         key = (name, tail)
         series, inv_rate, ts, _, _ = self._cache.get(key) or self._resolve(name, tail, key)
         if series is None:
-            return None
+            return (None, 0.0, 0)  # cached: a refused series stays refused until the table is cleared
         acc = self._accs.get(id(series))
         if acc is None:
             if isinstance(series, CounterSeries):
