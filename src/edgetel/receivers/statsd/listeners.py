@@ -158,7 +158,7 @@ class DatagramListener:
             packets += p
             oversized += o
             budget -= p + o
-            if status == 1:  # no room for one more datagram
+            if status == 1 and stage.off:  # no room for one more datagram
                 stage.drain()
                 continue
             if status < 0:
