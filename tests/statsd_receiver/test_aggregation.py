@@ -243,3 +243,23 @@ async def test_tcp_limits(start_receiver: Any) -> None:
     pts = points(sink.batches[-1])
     assert pts[("a", ())][1].as_double == 1 and pts[("b", ())][1].as_double == 2
     assert ("c", ()) not in pts  # `c:3` had no type: the idle close counted it as an error
+
+
+async def test_many_datagrams_fill_and_drain_the_stage(start_receiver: Any) -> None:
+    rcv, sink = await start_receiver(max_packet_size=1000)
+    port = rcv.datagram[0].sock.getsockname()[1]
+    packet = b"\n".join([b"many:1|c", b"t:250|ms", b"g:+1|g"] * 33)  # 99 lines, ~600 bytes
+    n = 3000  # ~1.8 MB: more than one staging buffer, more than one burst
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for i in range(n):
+            s.sendto(packet, ("127.0.0.1", port))
+            if i % 100 == 99:  # let the receiver read: a default (unprivileged) receive buffer is ~200 KiB
+                await asyncio.sleep(0.005)
+    reg = rcv.ctx.metrics
+    await wait_until(
+        lambda: (rcv.drain(), reg.value("edgetel_statsd_lines_parsed_total", "statsd", "udp"))[1] >= 99 * n, 20
+    )
+    await rcv.flush(force=True)
+    pts = points(sink.batches[-1])
+    assert pts[("many", ())][1].as_double == 33 * n and pts[("g", ())][1].as_double == 33 * n
+    assert pts[("t", ())][1].count == 33 * n and reg.value("edgetel_statsd_packets_received_total", "statsd", "udp") == n
