@@ -12,8 +12,9 @@
 #define TABLE_CAP 8192 /* a power of two, twice MAX_KEYS */
 #define MAX_KEY_LEN 512 /* longer keys are classified every time */
 #define CARD_MIN 1000000000000LL
-#define MEMO_SLOTS 1024 /* a power of two */
-#define MEMO_MAX_LEN 256
+#define MEMO_SLOTS 512 /* a power of two; at most MEMO_SLOTS * MEMO_MAX_LEN bytes remembered */
+#define MEMO_MAX_LEN 2048
+#define MEMO_MIN_CLEAN 48 /* shorter strings: the prefilter is about as fast as the memo */
 
 enum { A_GENERIC, A_IGNORE, A_REMOVE, A_MASK, A_SAN_PY, A_SAN_URL, A_SAN_SQL, A_SAN_STMT, A_LAST = A_SAN_STMT };
 enum { BAD = -2 }; /* malformed: the Python walker decides */
@@ -26,7 +27,8 @@ typedef struct {
     PyObject *rule, *fn, *act;
 } KeyEntry;
 
-/* A string that scan() or name() left unchanged (they are pure functions of the string). */
+/* A string the detectors leave unchanged (kind 1: scan() returned None, or the prefilter found nothing) or
+ * name() left unchanged (kind 2); both are pure functions of the string. */
 typedef struct {
     uint64_t hash;
     char *text; /* NULL: an empty slot */
@@ -105,6 +107,20 @@ static MemoEntry *memo_slot(WalkerObject *w, int kind, const char *s, Py_ssize_t
         return NULL;
     *h = key_hash(s, n) + (uint64_t)kind;
     return &w->memo[*h & (MEMO_SLOTS - 1)];
+}
+
+static int memo_hit(const MemoEntry *m, uint64_t h, const char *s, Py_ssize_t n)
+{
+    return m != NULL && m->text != NULL && m->hash == h && m->len == n && memcmp(m->text, s, (size_t)n) == 0;
+}
+
+static void memo_store(MemoEntry *m, uint64_t h, const char *s, Py_ssize_t n)
+{
+    char *copy = PyMem_Realloc(m->text, n ? (size_t)n : 1); /* on failure the slot stays as it was */
+    if (copy != NULL) {
+        memcpy(copy, s, (size_t)n);
+        *m = (MemoEntry){h, copy, n};
+    }
 }
 
 /* The action for key k[0:n] into *out (new references): from the table, else from classify(key). */
@@ -214,7 +230,7 @@ static int call_apply(Ctx *c, PyObject *fn, const Field *f, int memo)
     Py_ssize_t n = f->ve - f->vs;
     uint64_t h = 0;
     MemoEntry *m = memo ? memo_slot(c->w, memo, text, n, &h) : NULL;
-    if (m != NULL && m->text != NULL && m->hash == h && m->len == n && memcmp(m->text, text, (size_t)n) == 0)
+    if (memo_hit(m, h, text, n))
         return 0;
     PyObject *s = PyUnicode_DecodeUTF8(text, n, NULL);
     if (s == NULL)
@@ -224,13 +240,9 @@ static int call_apply(Ctx *c, PyObject *fn, const Field *f, int memo)
     if (res == NULL)
         return -1;
     int r = 0;
-    if (res == Py_None && m != NULL) {
-        char *copy = PyMem_Realloc(m->text, n ? (size_t)n : 1); /* on failure the slot stays as it was */
-        if (copy != NULL) {
-            memcpy(copy, text, (size_t)n);
-            *m = (MemoEntry){h, copy, n};
-        }
-    } else if (res != Py_None && res != c->w->allowed) {
+    if (res == Py_None && m != NULL)
+        memo_store(m, h, text, n);
+    else if (res != Py_None && res != c->w->allowed) {
         Py_ssize_t n;
         const char *u;
         if (!PyTuple_Check(res) || PyTuple_GET_SIZE(res) != 2 || !PyUnicode_Check(PyTuple_GET_ITEM(res, 0))) {
@@ -255,13 +267,29 @@ static int field_text(const Ctx *c, const Field *f, const char **s, Py_ssize_t *
     return utf8_ok(c->b + f->vs, *n) ? 0 : BAD;
 }
 
+/* 1: the detectors leave s[0:n] unchanged (remembered, or the prefilter says so); 0: they might not. */
+static int clean_text(Ctx *c, const char *s, Py_ssize_t n)
+{
+    if (n < MEMO_MIN_CLEAN)
+        return !rt_detect_maybe(s, n, c->w->enabled);
+    uint64_t h = 0;
+    MemoEntry *m = memo_slot(c->w, 1, s, n, &h);
+    if (memo_hit(m, h, s, n))
+        return 1;
+    if (rt_detect_maybe(s, n, c->w->enabled))
+        return 0;
+    if (m != NULL)
+        memo_store(m, h, s, n);
+    return 1;
+}
+
 /* A string checked by the detectors (`scan`): Python only when the prefilter says one might match. */
 static int scan_string(Ctx *c, const Field *f)
 {
     const char *s;
     Py_ssize_t n;
     TRY(field_text(c, f, &s, &n));
-    if (n == 0 || !rt_detect_maybe(s, n, c->w->enabled))
+    if (n == 0 || clean_text(c, s, n))
         return 0;
     return call_apply(c, c->w->scan, f, 1);
 }
@@ -315,9 +343,9 @@ static int sanitize_string(Ctx *c, const KeyAct *a, const Field *f)
     }
     if (rc < 0)
         return -1;
-    if (rc == 0 && !rt_detect_maybe(s, n, c->w->enabled))
+    if (rc == 0 && clean_text(c, s, n))
         return 0;
-    if (rc == 1 && !rt_detect_maybe(c->tmp.data, c->tmp.len, c->w->enabled)) {
+    if (rc == 1 && clean_text(c, c->tmp.data, c->tmp.len)) {
         TRY(replace_field(c, f, c->tmp.data, c->tmp.len));
         return count_rule(c, a->rule);
     }
