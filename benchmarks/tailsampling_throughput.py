@@ -136,6 +136,25 @@ async def in_process(reqs: list[bytes]) -> tuple[float, float, int]:
     return cpu / n * 1e6, n / cpu, sink.spans
 
 
+async def spanmetrics_in_process(reqs: list[bytes], dims: list[str]) -> float:
+    """CPU microseconds per span of the spanmetrics connector (default config, plus `dims` dimensions)."""
+    from edgetel.component.ids import Signal
+    from edgetel.connectors.spanmetrics.config import SpanMetricsConfig
+    from edgetel.connectors.spanmetrics.connector import SpanMetricsConnector
+
+    p = Problems("bench")
+    cfg = decode(SpanMetricsConfig, {"dimensions": [{"name": d} for d in dims]}, p)
+    assert not p.errors
+    ctx = CreateContext(id=ComponentID("spanmetrics"), kind=Kind.CONNECTOR, logger=logging.getLogger("b"),
+                        metrics=Registry(), sockets=SocketPool(), lifecycle=Lifecycle())  # fmt: skip
+    conn = SpanMetricsConnector(ctx, cfg, {Signal.METRICS: Sink()})
+    parsed = [Traces.parse(r) for r in reqs]
+    cpu = time.process_time()
+    for t in parsed:
+        await conn.consume(t)
+    return (time.process_time() - cpu) / (len(reqs) * TRACES_PER_REQUEST * SPANS_PER_TRACE) * 1e6
+
+
 def paced(export: Any, reqs: list[bytes], cpu: Any, measure_last: float) -> tuple[float, float]:
     """Send `reqs` at 20 requests (10,000 spans) per second; (spans/s sent, agent CPU share over the last
     `measure_last` seconds)."""
@@ -300,6 +319,9 @@ def main() -> None:
     us, rate, kept = asyncio.run(in_process(reqs[:200]))
     print("\nin-process processor (intake + decisions, default policies)")
     print(f"  {us:.2f} us CPU per span = {rate:,.0f} spans per CPU-second; kept {kept} of {200 * 500} spans")
+    for dims in ([], ["http.route"]):
+        us = asyncio.run(spanmetrics_in_process(reqs[:200], dims))
+        print(f"spanmetrics connector, dimensions {dims}: {us:.2f} us CPU per span")
     if args.in_process_only:
         return
     res = agent_phase(reqs[:n_paced], reqs[n_paced:], paced_s, max_s)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
+import pytest
+from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
@@ -147,6 +151,72 @@ def batch(*spans: tuple[str, Span]) -> Traces:
         ss.scope.name = "test"
         ss.spans.extend(sps)
     return Traces.parse(req.SerializeToString())  # as a receiver hands it on: with its bytes
+
+
+TEXT = st.text(max_size=12)
+ROUTE = "http.route"
+VALUES = st.one_of(TEXT, st.integers(-(2**63), 2**63 - 1), st.booleans(), st.floats(allow_nan=False), st.none(),
+                   st.binary(max_size=3))  # fmt: skip
+
+
+def _set(any_value: object, v: object) -> None:
+    if v is None:
+        return
+    if isinstance(v, bytes):
+        any_value.bytes_value = v  # type: ignore[attr-defined]
+    elif isinstance(v, bool):
+        any_value.bool_value = v  # type: ignore[attr-defined]
+    elif isinstance(v, int):
+        any_value.int_value = v  # type: ignore[attr-defined]
+    elif isinstance(v, float):
+        any_value.double_value = v  # type: ignore[attr-defined]
+    else:
+        any_value.string_value = v  # type: ignore[attr-defined]
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> bytes:
+    """Serialized ExportTraceServiceRequests: a few resources, scopes, trace ids and span shapes."""
+    req = ExportTraceServiceRequest()
+    tids = draw(st.lists(st.binary(min_size=0, max_size=17), min_size=1, max_size=4))
+    for _ in range(draw(st.integers(0, 3))):
+        rs = req.resource_spans.add()
+        for key in draw(st.lists(st.sampled_from(["service.name", "host.name", "service.names", "", ROUTE]),
+                                 max_size=3)):  # fmt: skip
+            _set(rs.resource.attributes.add(key=key).value, draw(VALUES))
+        if draw(st.booleans()):
+            rs.schema_url = draw(TEXT)
+        for _ in range(draw(st.integers(0, 3))):
+            ss = rs.scope_spans.add()
+            if draw(st.booleans()):
+                ss.scope.name = draw(TEXT)
+            if draw(st.booleans()):
+                ss.schema_url = draw(TEXT)
+            for _ in range(draw(st.integers(0, 6))):
+                sp = ss.spans.add(name=draw(TEXT), kind=draw(st.integers(0, 5)))
+                sp.trace_id = draw(st.sampled_from(tids))
+                sp.span_id = draw(st.binary(max_size=8))
+                sp.parent_span_id = draw(st.sampled_from([b"", b"\x01" * 8]))
+                sp.trace_state = draw(st.sampled_from(["", "ot=th:8", draw(TEXT)]))
+                sp.start_time_unix_nano = draw(st.integers(0, 2**64 - 1))
+                sp.end_time_unix_nano = draw(st.integers(0, 2**64 - 1))
+                if draw(st.booleans()):
+                    sp.status.code = draw(st.integers(-(2**31), 2**31 - 1))
+                    sp.status.message = draw(TEXT)
+                for _ in range(draw(st.integers(0, 2))):
+                    _set(sp.attributes.add(key=draw(st.sampled_from([ROUTE, "n", draw(TEXT)]))).value, draw(VALUES))
+    return bytes(req.SerializeToString())
+
+
+def native_or_python(param: str, monkeypatch: pytest.MonkeyPatch, module: ModuleType, attr: str) -> None:
+    """For a test parametrized over both paths: "python" disables the compiled function `module.attr`; "native"
+    needs it (skipped when it was not built, an error under EDGETEL_REQUIRE_NATIVE=1)."""
+    if param == "python":
+        monkeypatch.setattr(module, attr, None)
+    elif getattr(module, attr) is None:
+        if os.environ.get("EDGETEL_REQUIRE_NATIVE") == "1":
+            pytest.fail(f"{module.__name__}.{attr}: edgetel._native.tailsampling is not built")
+        pytest.skip("edgetel._native.tailsampling is not built")
 
 
 def policy(name: str, type_: str, **body: Any) -> dict[str, Any]:

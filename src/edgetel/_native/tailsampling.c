@@ -359,7 +359,7 @@ done:
 }
 
 /* The blocks of one ResourceSpans message, appended to `out`. 0 ok, -1 not walkable, -2 exception. */
-static int resource_blocks(const uint8_t *p, const uint8_t *end, PyObject *out) {
+static int resource_blocks(void *ctx, const uint8_t *p, const uint8_t *end, PyObject *out) {
     const uint8_t *sv = NULL;
     size_t sv_len = 0;
     int found = service_name(p, end, &sv, &sv_len);
@@ -400,21 +400,18 @@ static int resource_blocks(const uint8_t *p, const uint8_t *end, PyObject *out) 
     return rc;
 }
 
-static PyObject *walk(PyObject *self, PyObject *arg) {
-    Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
-        return NULL;
-    const uint8_t *p = view.buf, *end = p + view.len;
+typedef int (*ResourceFn)(void *ctx, const uint8_t *p, const uint8_t *end, PyObject *out);
+
+/* `fn` over every ResourceSpans of a request: the list it filled, None (not walkable) or NULL (an exception). */
+static PyObject *each_resource(const uint8_t *p, const uint8_t *end, ResourceFn fn, void *ctx) {
     PyObject *out = PyList_New(0);
-    int rc = out == NULL ? -2 : 0;
+    int rc = out == NULL ? -2 : 0, r = 0;
     Field f;
-    int r = 0;
     while (rc == 0 && (r = next_field(&p, end, &f)) > 0)
         if (f.num == 1 && f.wt == 2)
-            rc = resource_blocks(f.data, f.data + f.len, out);
+            rc = fn(ctx, f.data, f.data + f.len, out);
     if (rc == 0 && r < 0)
         rc = -1;
-    PyBuffer_Release(&view);
     if (rc == 0)
         return out;
     Py_XDECREF(out);
@@ -423,10 +420,25 @@ static PyObject *walk(PyObject *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
+static PyObject *walk(PyObject *self, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const uint8_t *p = view.buf;
+    PyObject *out = each_resource(p, p + view.len, resource_blocks, NULL);
+    PyBuffer_Release(&view);
+    return out;
+}
+
+#include "tailsampling_spanmetrics.h"
+
 static PyMethodDef methods[] = {
     {"walk", walk, METH_O,
      "walk(raw) -> [(resource, scope, service, [(trace_id, spans, n, start, end, codes, root_name, "
      "trace_state)])] or None: spans grouped by trace per resource/scope block (None: use the Python walker)."},
+    {"span_metrics", span_metrics, METH_VARARGS,
+     "span_metrics(raw, scale, bounds, dims) -> [(service, resource dimension values, [(name, kind, code, span "
+     "dimension values, calls, duration sum, bucket counts)])] or None: the spanmetrics aggregate of a request."},
     {NULL, NULL, 0, NULL},
 };
 

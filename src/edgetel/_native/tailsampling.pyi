@@ -1,3 +1,6 @@
 def walk(
     raw: bytes,
 ) -> list[tuple[bytes, bytes, str, list[tuple[bytes, bytes, int, int, int, int, str | None, str]]]] | None: ...
+def span_metrics(
+    raw: bytes, scale: float, bounds: list[float], dims: list[str]
+) -> list[tuple[str, tuple[object, ...], list[tuple[str, int, int, tuple[object, ...], int, float, list[int]]]]] | None: ...
