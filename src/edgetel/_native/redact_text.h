@@ -110,7 +110,8 @@ static inline unsigned char rt_lower(unsigned char c) { return (c >= 'A' && c <=
 
 static inline int rt_at(const char *s, Py_ssize_t n, Py_ssize_t i, const char *lit, Py_ssize_t m)
 {
-    return i >= 0 && n - i >= m && memcmp(s + i, lit, (size_t)m) == 0;
+    /* m >= 2 everywhere; the first two bytes inline, as most candidates fail there */
+    return i >= 0 && n - i >= m && s[i] == lit[0] && s[i + 1] == lit[1] && memcmp(s + i, lit, (size_t)m) == 0;
 }
 
 /* s[i:i+m] equals the lower-case ASCII `lit` ignoring ASCII case */
@@ -253,11 +254,17 @@ static int rt_ipv4_at(const char *s, Py_ssize_t n, Py_ssize_t k)
 /* _ASSIGNMENT could match with its [:=] at p */
 static int rt_assignment_at(const char *s, Py_ssize_t n, Py_ssize_t p)
 {
-    static const char *const kw[] = {
-        "password", "passwd", "passphrase", "pwd", "secret", "token", "apikey", "api_key", "api-key",
-        "accesskey", "access_key", "access-key", "authkey", "auth_key", "auth-key", "privatekey", "private_key",
-        "private-key", "credential", "credentials",
+#define RT_KW(w) {w, sizeof(w) - 1}
+    static const struct {
+        const char *w;
+        Py_ssize_t len;
+    } kw[] = {
+        RT_KW("password"),   RT_KW("passwd"),     RT_KW("passphrase"), RT_KW("pwd"),         RT_KW("secret"),
+        RT_KW("token"),      RT_KW("apikey"),     RT_KW("api_key"),    RT_KW("api-key"),     RT_KW("accesskey"),
+        RT_KW("access_key"), RT_KW("access-key"), RT_KW("authkey"),    RT_KW("auth_key"),    RT_KW("auth-key"),
+        RT_KW("privatekey"), RT_KW("private_key"), RT_KW("private-key"), RT_KW("credential"), RT_KW("credentials"),
     };
+#undef RT_KW
     const unsigned char *u = (const unsigned char *)s;
     /* the value: \s*["']?[^\s"'&,;<>]{3,} */
     Py_ssize_t j = p + 1, got = 0;
@@ -268,7 +275,8 @@ static int rt_assignment_at(const char *s, Py_ssize_t n, Py_ssize_t p)
     for (; j < n && got < 3; j++, got++) {
         if (u[j] >= 0x80)
             break; /* a Unicode space or a value character: do not decide */
-        if (rt_space(u[j]) || memchr("\"'&,;<>", u[j], 7) != NULL)
+        if (rt_space(u[j]) || u[j] == '"' || u[j] == '\'' || u[j] == '&' || u[j] == ',' || u[j] == ';' || u[j] == '<'
+            || u[j] == '>')
             return 0;
     }
     if (got < 3 && (j >= n || u[j] < 0x80))
@@ -282,11 +290,11 @@ static int rt_assignment_at(const char *s, Py_ssize_t n, Py_ssize_t p)
     for (Py_ssize_t k = j; k >= 0 && k > j - 14; k--)
         if (u[k] >= 0x80)
             return 1; /* a Unicode space, or U+212A lower-cased to k */
-    for (size_t i = 0; i < sizeof kw / sizeof *kw; i++) {
-        Py_ssize_t m = (Py_ssize_t)strlen(kw[i]);
-        if (rt_at_ci(s, n, j + 1 - m, kw[i], m))
+    if (j < 2 || !rt_alpha(u[j]))
+        return 0;
+    for (size_t i = 0; i < sizeof kw / sizeof *kw; i++)
+        if (rt_lower(u[j]) == (unsigned char)kw[i].w[kw[i].len - 1] && rt_at_ci(s, n, j + 1 - kw[i].len, kw[i].w, kw[i].len))
             return 1;
-    }
     return 0;
 }
 
@@ -379,7 +387,55 @@ static int rt_ipv6_maybe(const char *s, Py_ssize_t n)
     return 0;
 }
 
-enum { RT_T_LIT = 1, RT_T_Y, RT_T_A, RT_T_UND, RT_T_X, RT_T_B, RT_T_COLON, RT_T_EQ, RT_T_AT, RT_T_DIGIT };
+/* [0-9 -], what _DIGIT_RUN's regions are made of */
+static const unsigned char rt_digit_run_char[256] = {
+    [' '] = 1, ['-'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1,
+};
+
+/* card numbers and SSNs in the _DIGIT_RUN regions: in a maximal run of [0-9 -], from its first digit to its last,
+   at least 9 long. Such a run covers one of every 9 positions, so only those are looked at. */
+static int rt_digit_regions(const char *s, Py_ssize_t n, unsigned en)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (Py_ssize_t p = 8; p < n; p += 9) {
+        if (!rt_digit_run_char[u[p]])
+            continue;
+        Py_ssize_t a = p, b = p + 1;
+        while (a > 0 && rt_digit_run_char[u[a - 1]])
+            a--;
+        while (b < n && rt_digit_run_char[u[b]])
+            b++;
+        while (a < b && !rt_digit(u[a]))
+            a++;
+        Py_ssize_t last = b - 1;
+        while (last > a && !rt_digit(u[last]))
+            last--;
+        if (last - a >= 8) {
+            if ((en & RT_DET_PAYMENT_CARD) && rt_card_in(s, a, last + 1))
+                return 1;
+            if (en & RT_DET_US_SSN)
+                for (Py_ssize_t j = a; j + 10 <= last; j++)
+                    if (rt_ssn_at(s, n, j))
+                        return 1;
+        }
+        while (p + 9 < b)
+            p += 9;
+    }
+    return 0;
+}
+
+/* _IPV4 from each group of digits that does not follow a digit or a "." */
+static int rt_ipv4_maybe(const char *s, Py_ssize_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (rt_digit(u[i]) && !(i > 0 && (rt_digit(u[i - 1]) || u[i - 1] == '.')) && rt_ipv4_at(s, n, i))
+            return 1;
+    return 0;
+}
+
+enum { RT_T_LIT = 1, RT_T_DASH, RT_T_Y, RT_T_A, RT_T_UND, RT_T_X, RT_T_B, RT_T_COLON, RT_T_EQ, RT_T_AT };
 
 /* prefixes that are enough for "maybe": (detector, the literal, where it starts relative to its trigger byte) */
 static const struct {
@@ -387,10 +443,10 @@ static const struct {
     const char *lit;
     int len, off;
 } rt_literals[] = {
-    {RT_DET_PRIVATE_KEY, "-----BEGIN", 10, 0},      {RT_DET_GOOGLE_API_KEY, "ya29.", 5, 0},
-    {RT_DET_GOOGLE_API_KEY, "AIza", 4, 0},         {RT_DET_GOOGLE_API_KEY, "GOCSPX-", 7, 0},
-    {RT_DET_SLACK_TOKEN, "xapp-", 5, 0},           {RT_DET_SLACK_TOKEN, "hooks.slack.com/", 16, -3},
-    {RT_DET_STRIPE_KEY, "whsec_", 6, -5},          {RT_DET_GITHUB_TOKEN, "github_pat_", 11, -6},
+    {RT_DET_GOOGLE_API_KEY, "ya29.", 5, 0},        {RT_DET_GOOGLE_API_KEY, "AIza", 4, 0},
+    {RT_DET_GOOGLE_API_KEY, "GOCSPX-", 7, 0},      {RT_DET_SLACK_TOKEN, "xapp-", 5, 0},
+    {RT_DET_SLACK_TOKEN, "hooks.slack.com/", 16, -3}, {RT_DET_STRIPE_KEY, "whsec_", 6, -5},
+    {RT_DET_GITHUB_TOKEN, "github_pat_", 11, -6},
 };
 
 static int rt_literal_at(const char *s, Py_ssize_t n, Py_ssize_t i, unsigned en)
@@ -403,10 +459,8 @@ static int rt_literal_at(const char *s, Py_ssize_t n, Py_ssize_t i, unsigned en)
 }
 
 static const unsigned char rt_trigger[256] = {
-    ['-'] = RT_T_LIT, ['G'] = RT_T_LIT, ['k'] = RT_T_LIT, ['y'] = RT_T_Y, ['A'] = RT_T_A, ['_'] = RT_T_UND,
+    ['-'] = RT_T_DASH, ['G'] = RT_T_LIT, ['k'] = RT_T_LIT, ['y'] = RT_T_Y, ['A'] = RT_T_A, ['_'] = RT_T_UND,
     ['x'] = RT_T_X, ['b'] = RT_T_B, ['B'] = RT_T_B, [':'] = RT_T_COLON, ['='] = RT_T_EQ, ['@'] = RT_T_AT,
-    ['0'] = RT_T_DIGIT, ['1'] = RT_T_DIGIT, ['2'] = RT_T_DIGIT, ['3'] = RT_T_DIGIT, ['4'] = RT_T_DIGIT,
-    ['5'] = RT_T_DIGIT, ['6'] = RT_T_DIGIT, ['7'] = RT_T_DIGIT, ['8'] = RT_T_DIGIT, ['9'] = RT_T_DIGIT,
 };
 
 static inline int rt_detect_maybe(const char *s, Py_ssize_t n, unsigned en)
@@ -415,9 +469,20 @@ static inline int rt_detect_maybe(const char *s, Py_ssize_t n, unsigned en)
     int assign = 0, colons = 0;
     if (n < 6 || (en & RT_DET_ALL) == 0) /* scan() skips values under 6 characters */
         return 0;
+    const unsigned char *t = rt_trigger;
     for (Py_ssize_t i = 0; i < n; i++) {
-        switch (rt_trigger[u[i]]) {
-        case 0:
+        /* most bytes trigger nothing: skip them eight at a time without a branch per byte */
+        while (i + 8 <= n && !(t[u[i]] | t[u[i + 1]] | t[u[i + 2]] | t[u[i + 3]] | t[u[i + 4]] | t[u[i + 5]]
+                               | t[u[i + 6]] | t[u[i + 7]]))
+            i += 8;
+        while (i < n && !t[u[i]])
+            i++;
+        if (i >= n)
+            break;
+        switch (t[u[i]]) {
+        case RT_T_DASH:
+            if ((en & RT_DET_PRIVATE_KEY) && rt_at(s, n, i, "-----BEGIN", 10))
+                return 1;
             break;
         case RT_T_LIT:
             if (rt_literal_at(s, n, i, en))
@@ -479,31 +544,13 @@ static inline int rt_detect_maybe(const char *s, Py_ssize_t n, unsigned en)
             if ((en & RT_DET_EMAIL) && rt_email_at(s, n, i))
                 return 1;
             break;
-        case RT_T_DIGIT: {
-            /* a _DIGIT_RUN region: the run of [0-9 -] from this first digit, up to its last digit */
-            Py_ssize_t last = i, k = i + 1;
-            for (; k < n && (rt_digit(u[k]) || u[k] == ' ' || u[k] == '-'); k++)
-                if (rt_digit(u[k]))
-                    last = k;
-            if (en & RT_DET_IPV4) /* from each group of digits not after a digit or a "." */
-                for (k = i; k <= last; k++)
-                    if ((k == i ? !(i > 0 && (rt_digit(u[i - 1]) || u[i - 1] == '.')) : !rt_digit(u[k - 1]))
-                        && rt_ipv4_at(s, n, k))
-                        return 1;
-            if (last - i >= 8) {
-                if ((en & RT_DET_PAYMENT_CARD) && rt_card_in(s, i, last + 1))
-                    return 1;
-                if (en & RT_DET_US_SSN)
-                    for (k = i; k + 10 <= last; k++)
-                        if (rt_ssn_at(s, n, k))
-                            return 1;
-            }
-            i = last; /* dashes after the last digit may start "-----BEGIN" */
-            break;
-        }
         }
     }
     if ((en & RT_DET_AWS_SECRET_KEY) && assign && n >= 44 && rt_aws_secret_maybe(s, n))
+        return 1;
+    if ((en & (RT_DET_PAYMENT_CARD | RT_DET_US_SSN)) && rt_digit_regions(s, n, en))
+        return 1;
+    if ((en & RT_DET_IPV4) && rt_ipv4_maybe(s, n))
         return 1;
     if ((en & RT_DET_IPV6) && colons >= 2 && rt_ipv6_maybe(s, n))
         return 1;
