@@ -11,7 +11,10 @@
  * Strings under a generic key go to `scan` only when redact_text.h's prefilter says a detector might match;
  * URL and SQL keys are sanitized in C when redact_text.h can, with `fn` (the key's Python rule) otherwise;
  * masks, non-string values (`value(act, anyvalue_bytes)`) and span names that need it call Python.
- * No global mutable state; memory: the key table and the per-call edit list.
+ * Long strings the detectors leave unchanged, and span names name() leaves unchanged, are remembered (MEMO_SLOTS).
+ * No global mutable state; memory is bounded: the key table (MAX_KEYS keys of at most MAX_KEY_LEN bytes), the
+ * memo (MEMO_SLOTS strings of at most MEMO_MAX_LEN bytes): about 3.5 MiB at most, plus per call the edit list
+ * and the output.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
