@@ -390,38 +390,73 @@ static int python_value(Ctx *c, const KeyAct *a, const Field *val)
     return r;
 }
 
-/* The AnyValue of a kept key: what the Python walker does for its type. */
-static int attr_value(Ctx *c, const KeyAct *a, const Field *val)
+/* The field of AnyValue [vs, ve) that holds its value into *one; 1: found, 0: none, BAD: malformed or two. */
+static int any_value(const Ctx *c, Py_ssize_t vs, Py_ssize_t ve, Field *one)
 {
     static const int8_t wire_of[9] = {-1, 2, 0, 0, 1, 2, 2, 2, 0}; /* AnyValue fields 1..8 */
-    Field f, one = {0};
+    Field f;
     int r, found = 0;
-    Py_ssize_t pos = val->vs;
-    while ((r = wire_next(c->b, &pos, val->ve, &f)) > 0) {
+    while ((r = wire_next(c->b, &vs, ve, &f)) > 0) {
         if (f.num <= 8) {
             if (found || f.wt != wire_of[f.num])
                 return BAD; /* the oneof twice: the last one wins in protobuf */
-            one = f;
+            *one = f;
             found = 1;
         }
     }
-    if (r < 0)
-        return BAD;
-    if (!found)
-        return 0;
+    return r < 0 ? BAD : found;
+}
+
+/* A non-empty string value under the key's action. */
+static int string_value(Ctx *c, const KeyAct *a, const Field *f)
+{
+    if (a->code == A_GENERIC)
+        return scan_string(c, f);
+    if (a->code == A_MASK || a->code == A_SAN_PY) {
+        if (!utf8_ok(c->b + f->vs, f->ve - f->vs))
+            return BAD;
+        return call_apply(c, a->fn, f, 0);
+    }
+    return sanitize_string(c, a, f);
+}
+
+/* An array value (field arr) whose items are all strings or empty: each item is a string under the key's
+ * action, as Rules.value() does. 1: done; 0: another kind of array (Python's). */
+static int string_array(Ctx *c, const KeyAct *a, const Field *arr)
+{
+    Field f, one;
+    int r, k;
+    for (int pass = 0; pass < 2; pass++) {
+        Py_ssize_t pos = arr->vs;
+        while ((r = wire_next(c->b, &pos, arr->ve, &f)) > 0) {
+            if (f.num != 1)
+                continue;
+            if (f.wt != 2 || (k = any_value(c, f.vs, f.ve, &one)) < 0 || (k == 1 && one.num != 1))
+                return 0;
+            if (pass == 1 && k == 1 && one.ve > one.vs)
+                TRY(string_value(c, a, &one));
+        }
+        if (r < 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* The AnyValue of a kept key: what the Python walker does for its type. */
+static int attr_value(Ctx *c, const KeyAct *a, const Field *val)
+{
+    Field one;
+    int r = any_value(c, val->vs, val->ve, &one);
+    if (r <= 0)
+        return r;
     int generic = a->code == A_GENERIC, scalars = c->w->scalars;
     switch (one.num) {
     case 1:
-        if (one.ve == one.vs)
-            return 0;
-        if (generic)
-            return scan_string(c, &one);
-        if (a->code == A_MASK || a->code == A_SAN_PY) {
-            if (!utf8_ok(c->b + one.vs, one.ve - one.vs))
-                return BAD;
-            return call_apply(c, a->fn, &one, 0);
-        }
-        return sanitize_string(c, a, &one);
+        return one.ve == one.vs ? 0 : string_value(c, a, &one);
+    case 5:
+        if ((r = string_array(c, a, &one)) != 0)
+            return r < 0 ? r : 0;
+        break;
     case 3:
         if (generic && scalars == 0)
             return 0;
