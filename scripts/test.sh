@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set everything up and run the whole suite: lint, type check, tests. Extra arguments go to pytest.
+# Set everything up and run the whole suite: lint, type check, tests, sanitizer run of the compiled modules.
+# Extra arguments go to pytest (and skip the sanitizer run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --peers
@@ -8,3 +9,7 @@ if [ "${CI:-}" = true ]; then export EDGETEL_REQUIRE_NATIVE=1; fi
 echo "== ruff"; .venv/bin/ruff check setup.py src tests benchmarks
 echo "== mypy"; .venv/bin/mypy
 echo "== pytest"; .venv/bin/pytest -q "$@"
+# the whole suite (no pytest arguments) also runs the compiled modules' tests under the sanitizers
+if [ $# -eq 0 ]; then
+  echo "== compiled modules under AddressSanitizer and UndefinedBehaviorSanitizer"; scripts/sanitize.sh
+fi
