@@ -7,8 +7,8 @@ would merge), any error in the compiled walk, and batches of protobuf objects th
 to the Python walker.
 
 Per key the walker asks `classify` once (cached in C); strings go to Python only when the prefilter of
-redact_text.h says a detector might match or its sanitizers are unsure; non-string values go through
-`Rules.value` on a decoded AnyValue.
+redact_text.h says a detector might match or its sanitizers are unsure; arrays of strings are taken item by item;
+other non-string values go through `Rules.value` on a decoded AnyValue.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from edgetel.processors.redaction.sanitizers import SQL_KEYWORDS
 
 _native_redact = _native.load("redact")
 
-# classify() codes of the C walker: Act codes, then the sanitizers it runs itself
+# classify() codes of the C walker (the A_* enum in redact_attrs.h): Act codes, then the sanitizers it runs itself
 _SANITIZER_CODES = {"url": 5, "sql": 6, "statement": 7}
 _PYTHON_SANITIZER = 4
 
@@ -39,7 +39,7 @@ def covers(cfg: RedactionConfig) -> bool:
 class FastPath:
     """The compiled walk for one processor; `run` redacts a batch or says the Python walker must."""
 
-    def __init__(self, cfg: RedactionConfig, rules: Rules, walker_module: Any) -> None:
+    def __init__(self, cfg: RedactionConfig, rules: Rules, walker_module: ModuleType) -> None:
         self.rules = rules
         enabled = walker_module.detectors_mask(rules.detectors.enabled)
         self.walker = walker_module.Walker(
