@@ -468,8 +468,9 @@ static int attr_value(Ctx *c, const KeyAct *a, const Field *val)
         if (generic && scalars < 2)
             return 0;
         break;
-    case 7:
-        if (generic && scalars == 0)
+    case 7: /* bytes are scanned as text decoded with "replace": as is when they are UTF-8 */
+        if (generic && (scalars == 0 || (scalars == 1 && utf8_ok(c->b + one.vs, one.ve - one.vs) &&
+                                         clean_text(c, (const char *)c->b + one.vs, one.ve - one.vs))))
             return 0;
         break;
     default:
