@@ -41,6 +41,14 @@ CONFIGS: dict[str, dict[str, Any]] = {
         "url_sanitizer": {"enabled": True, "allowed_query_params": ["page"]},
     },
     "sql_only": {"allow_all_keys": True, "db_sanitizer": {"sql": {"enabled": True}}, "cache_size": 0},
+    "hmac_no_detectors": {
+        **DEFAULT_RULES,
+        "hash_function": "hmac-sha256",
+        "hmac_key": "k" * 32,
+        "detectors": {n: False for n in ("email", "payment_card", "jwt", "bearer_token", "sensitive_keys")},
+        "url_sanitizer": {"enabled": True, "sanitize_span_name": False},
+        "db_sanitizer": {"sql": {"enabled": True}, "redis": {"enabled": True}, "sanitize_span_name": False},
+    },
     "mongo_only": {"allow_all_keys": True, "redact_all_types": True, "db_sanitizer": {"mongo": {"enabled": True}}},
 }
 
