@@ -9,6 +9,8 @@
    b. as fast as the agent takes it for 10 s (8 requests in flight), then until every trace is decided:
       spans per agent CPU-second (intake, decisions, export).
    c. the same paced load without tail_sampling (OTLP in -> OTLP out), for the receiver/exporter share.
+   d. the same paced load with the default agent.yaml's layout minus redaction: tail_sampling plus a second
+      traces pipeline into the spanmetrics connector (phases a-c have no spanmetrics).
 
 Run: .venv/bin/python benchmarks/tailsampling_throughput.py [--quick]
 """
@@ -172,8 +174,15 @@ def paced(export: Any, reqs: list[bytes], cpu: Any, measure_last: float) -> tupl
     return len(reqs) * 500 / (w1 - start), (c1 - c0) / (w1 - w0)
 
 
-def passthrough(reqs: list[bytes]) -> float:
-    """Agent CPU share at 10,000 spans/s without tail sampling (OTLP in -> OTLP out): the receiver/exporter cost."""
+PASSTHROUGH = "traces: {receivers: [otlp], exporters: [otlp]}"
+# The default agent.yaml's layout without redaction: every span to spanmetrics, sampled traces to the backend.
+WITH_SPANMETRICS = """traces/all: {receivers: [otlp], exporters: [spanmetrics]}
+    traces: {receivers: [otlp], processors: [tail_sampling], exporters: [otlp]}
+    metrics: {receivers: [spanmetrics], exporters: [otlp]}"""
+
+
+def paced_share(reqs: list[bytes], pipelines: str) -> float:
+    """Agent CPU share at 10,000 spans/s with `pipelines` (PASSTHROUGH: the receiver/exporter cost)."""
     import grpc
     import psutil
 
@@ -182,14 +191,24 @@ def passthrough(reqs: list[bytes]) -> float:
 
     with OTLPServer(http_enabled=False) as backend:
         port = _free_port()
+        components = "" if pipelines == PASSTHROUGH else """
+processors:
+  tail_sampling:
+    decision_wait: 10s
+    policies:
+      - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}
+      - {name: slow, type: latency_percentile, latency_percentile: {percentile: 99}}
+      - {name: random, type: probabilistic, probabilistic: {sampling_percentage: 1}}
+connectors:
+  spanmetrics: {}"""
         config = f"""
 receivers:
-  otlp: {{protocols: {{grpc: {{endpoint: "127.0.0.1:{port}", max_recv_msg_size_mib: 16}}}}}}
+  otlp: {{protocols: {{grpc: {{endpoint: "127.0.0.1:{port}", max_recv_msg_size_mib: 16}}}}}}{components}
 exporters:
   otlp: {{endpoint: "{backend.endpoint}", tls: {{insecure: true}}}}
 service:
   pipelines:
-    traces: {{receivers: [otlp], exporters: [otlp]}}
+    {pipelines}
   admin: {{endpoint: "{{admin}}"}}
 """
         with AgentProcess(config) as agent:
@@ -325,7 +344,10 @@ def main() -> None:
     if args.in_process_only:
         return
     res = agent_phase(reqs[:n_paced], reqs[n_paced:], paced_s, max_s)
-    res["CPU % of a core at 10k spans/s without tail_sampling"] = 100.0 * passthrough(reqs[n_paced : n_paced + 240])
+    res["CPU % of a core at 10k spans/s without tail_sampling"] = 100.0 * paced_share(
+        reqs[n_paced : n_paced + 240], PASSTHROUGH)
+    res["CPU % of a core at 10k spans/s, tail_sampling + spanmetrics"] = 100.0 * paced_share(
+        reqs[n_paced : n_paced + 240], WITH_SPANMETRICS)
     print("\nreal agent: OTLP/gRPC in -> tail_sampling -> OTLP/gRPC out")
     for k, v in res.items():
         print(f"  {k:62s} {v:>14,.1f}")
