@@ -14,11 +14,15 @@
  *   rt_sanitize_url(s, n, out) / rt_sanitize_sql(s, n, out)
  *                         URLSanitizer().url(s) / sanitize_statement(s, {"sql"}) written into `out` (cleared
  *                         first): 1 changed, 0 unchanged (out holds a copy of s), 2 not handled here (ask
- *                         Python; out is unspecified), -1 error with a Python exception set.
+ *                         Python; out is unspecified), -1 error with a Python exception set. 2 comes for a
+ *                         non-ASCII URL, and for SQL with a literal that ends in a backslash or a dollar-quote
+ *                         tag over 64 characters; SQL may hold any UTF-8. (For a statement of whitespace that
+ *                         classify() cannot split, e.g. "\x0c", Python raises IndexError; C answers 0.)
  *   rt_detectors_mask(names)
  *                         RT_DET_* bits from an iterable of detector names (str), or (unsigned)-1 with an
  *                         exception set (ValueError for an unknown name).
- * All functions are `static inline` (no unused-function warnings for the parts a user does not call).
+ * All functions are `static inline` (no unused-function warnings for the parts a user does not call). The
+ * helpers rt_alpha, rt_space (ASCII characters of Python's \s), rt_digit, rt_alnum and rt_lower may be used too.
  * No global mutable state; no allocation except in RtBuf.
  */
 #ifndef EDGETEL_REDACT_TEXT_H
