@@ -44,6 +44,7 @@ static int next_field(const uint8_t **pp, const uint8_t *end, Field *f) {
     if (p >= end)
         return 0;
     f->tag = p;
+    f->v = 0;
     if (!read_varint(&p, end, &key) || (key >> 3) == 0 || (key >> 3) > 0x1FFFFFFF)
         return -1;
     f->num = (uint32_t)(key >> 3);

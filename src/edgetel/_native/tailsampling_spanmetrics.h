@@ -31,7 +31,7 @@ static int any_value(const uint8_t *p, const uint8_t *end, Val *val) {
         val->tag = tags[f.num];
         val->s = f.data;
         val->len = f.len;
-        val->v = f.wt == 1 ? fixed64(f.data) : f.num == 2 ? f.v != 0 : f.v;
+        val->v = f.wt == 1 ? fixed64(f.data) : f.wt == 2 ? 0 : f.num == 2 ? f.v != 0 : f.v;
     }
     return r;
 }
