@@ -125,3 +125,25 @@ def test_split_gives_the_spans_one_by_one(raw: bytes) -> None:
             assert codes == g[5]
             assert next((s[6] for s in singles if s[6] is not None), None) == g[6]
             assert singles[0][7] == g[7]
+
+
+async def test_a_group_encoded_unknown_field_falls_back_to_the_python_walker() -> None:
+    """protobuf accepts an unknown group (wire types 3/4) inside a span; the compiled walker declines the request
+    and the processor buffers and re-emits the span, unknown field included, through the Python walker."""
+    from opentelemetry.proto.trace.v1.trace_pb2 import ScopeSpans
+
+    from edgetel.pdata import Traces
+    from tests.tailsampling.helpers import build, span
+
+    sp = span(1, 1, status=2)[1].SerializeToString() + b"\xfb\x01\x08\x01\xfc\x01"  # group 31 { field 1: 1 }
+    ss = ScopeSpans()
+    ss.spans.add().ParseFromString(sp)
+    req = ExportTraceServiceRequest()
+    req.resource_spans.add().scope_spans.append(ss)
+    raw = bytes(req.SerializeToString())
+    assert native_walk is not None and native_walk(raw) is None
+    b = build({"write_threshold": False,
+               "policies": [{"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}}]})
+    await b.proc.consume(Traces.parse(raw))
+    await b.advance(11)
+    assert [s.SerializeToString() for _, s in b.out.spans()] == [sp]

@@ -184,7 +184,7 @@ class Trace:
         self.nbytes = TRACE_OVERHEAD
         self.start = NO_START  # earliest start, unix ns
         self.end = 0  # latest end, unix ns
-        self.codes = 0  # bit (1 << status code) for every status seen
+        self.codes = 0  # bit (1 << status code) for every status seen (intake.code_bit)
         self.first_seen = now
         self.root_due = 0.0
         self.root_name: str | None = None
