@@ -252,3 +252,17 @@ async def test_interleaved_spans_of_one_block_are_grouped_per_trace() -> None:
     assert b.out.trace_ids() == {T(1), T(2)}
     assert sorted((sp.trace_id[-1], sp.span_id[-1]) for _, sp in b.out.spans()) == [
         (1, 1), (1, 2), (1, 3), (2, 2), (2, 3), (2, 4)]  # fmt: skip
+
+
+async def test_limit_reached_within_one_batch_without_decision_caches() -> None:
+    """A trace reaching max_spans_per_trace in the middle of a batch is decided there; with no decision cache
+    its remaining spans start a new trace, which is counted and accounted for like any other."""
+    b = build({"max_spans_per_trace": 3, "decision_cache": {"sampled_cache_size": 0, "non_sampled_cache_size": 0},
+               "policies": [ALL]})  # fmt: skip
+    await b.send(*[span(1, s, parent=1) for s in range(2, 7)])
+    assert b.value("edgetel_tailsampling_early_decisions_total", reason="max_spans_per_trace") == 1
+    assert b.value("edgetel_tailsampling_traces_received_total") == 2
+    assert b.proc.stats()["spans"] == 2
+    await b.proc.shutdown()
+    assert b.proc.stats() == {"traces": 0, "spans": 0, "bytes": 0, "scopes": 0}
+    assert len(b.out.spans()) == 5

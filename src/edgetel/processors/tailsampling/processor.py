@@ -184,9 +184,10 @@ class TailSamplingProcessor:
             size = len(data)
             if n > 1 and (t.spans + n >= max_spans or t.nbytes + size + CHUNK_OVERHEAD >= max_tbytes):
                 # A limit is reached within the group: span by span, so that the rest follow the decision.
-                more, skip, _, _ = self._intake(split(g), sid, now, late)
+                more, skip, new, _ = self._intake(split(g), sid, now, late)
                 added += more
                 skipped += skip
+                new_traces += new  # (with decision caches of size 0 the rest starts a new trace)
                 continue
             if t.add(sid, data):
                 scopes.ref(sid)
