@@ -354,3 +354,17 @@ def test_arbitrary_bytes_are_declined_or_agree(data: bytes, signal: str) -> None
     except Exception:
         return  # a string the walk passes on unread (in a field it does not know) that protobuf refuses
     same(DEFAULT_RULES, data, signal)
+
+
+def test_deeply_nested_values_stop_where_the_python_walker_stops() -> None:
+    t = Traces()
+    sp = t.request.resource_spans.add().scope_spans.add().spans.add(name="op")
+    for depth in (14, 15, 16, 17, 20):
+        deep_list: Any = "mail a@b.io"
+        deep_map: Any = {"password": "hunter2", "note": "mail a@b.io", "gen_ai.prompt": "hi"}
+        for _ in range(depth):
+            deep_list, deep_map = [deep_list, 4111111111111111], {"k": deep_map, "url.full": "https://h/?q=1"}
+        put(sp.attributes, f"list{depth}", deep_list)
+        put(sp.attributes, f"map{depth}", deep_map)
+    same(DEFAULT_RULES, t.serialize(), "traces")
+    same({"allow_all_keys": True, "keep_gen_ai_content": True}, t.serialize(), "traces")

@@ -292,7 +292,10 @@ static PyObject *Walker_run(WalkerObject *self, PyObject *args, WalkFn top)
     return out;
 }
 
-static PyObject *Walker_traces(WalkerObject *self, PyObject *args) { return Walker_run(self, args, walk_resource_spans); }
+static PyObject *Walker_traces(WalkerObject *self, PyObject *args)
+{
+    return Walker_run(self, args, walk_resource_spans);
+}
 
 static PyObject *Walker_metrics(WalkerObject *self, PyObject *args)
 {

@@ -13,7 +13,7 @@ class Walker:
     keys: int
     def __init__(
         self,
-        classify: Callable[[str], tuple[int, str, object, object]],
+        classify: Callable[[str, bool], tuple[int, str, object, object]],
         scan: Callable[[str], _Result],
         name: Callable[[str], _Result],
         value: Callable[[object, bytes], tuple[bytes, tuple[str, ...]] | None],

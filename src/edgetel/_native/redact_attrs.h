@@ -23,7 +23,7 @@ typedef struct {
     uint64_t hash;
     char *key; /* NULL: an empty slot */
     Py_ssize_t len;
-    int code;
+    int code, nested;
     PyObject *rule, *fn, *act;
 } KeyEntry;
 
@@ -123,15 +123,16 @@ static void memo_store(MemoEntry *m, uint64_t h, const char *s, Py_ssize_t n)
     }
 }
 
-/* The action for key k[0:n] into *out (new references): from the table, else from classify(key). */
-static int key_action(Ctx *c, const char *k, Py_ssize_t n, KeyAct *out)
+/* The action for key k[0:n] (`nested`: inside a kvlist value) into *out (new references): from the table, else
+ * from classify(key, nested). */
+static int key_action(Ctx *c, const char *k, Py_ssize_t n, int nested, KeyAct *out)
 {
     WalkerObject *w = c->w;
-    uint64_t h = key_hash(k, n);
+    uint64_t h = key_hash(k, n) ^ (uint64_t)nested;
     size_t i = (size_t)h & (TABLE_CAP - 1);
     if (w->slots != NULL) {
         for (KeyEntry *e = &w->slots[i]; e->key != NULL; e = &w->slots[i = (i + 1) & (TABLE_CAP - 1)]) {
-            if (e->hash == h && e->len == n && memcmp(e->key, k, (size_t)n) == 0) {
+            if (e->hash == h && e->len == n && e->nested == nested && memcmp(e->key, k, (size_t)n) == 0) {
                 *out = (KeyAct){e->code, Py_NewRef(e->rule), Py_NewRef(e->fn), Py_NewRef(e->act)};
                 return 0;
             }
@@ -142,7 +143,7 @@ static int key_action(Ctx *c, const char *k, Py_ssize_t n, KeyAct *out)
     PyObject *key = PyUnicode_DecodeUTF8(k, n, NULL);
     if (key == NULL)
         return -1;
-    PyObject *res = PyObject_CallOneArg(w->classify, key);
+    PyObject *res = PyObject_CallFunctionObjArgs(w->classify, key, nested ? Py_True : Py_False, NULL);
     Py_DECREF(key);
     if (res == NULL)
         return -1;
@@ -175,7 +176,8 @@ static int key_action(Ctx *c, const char *k, Py_ssize_t n, KeyAct *out)
     memcpy(copy, k, (size_t)n);
     for (i = (size_t)h & (TABLE_CAP - 1); w->slots[i].key != NULL; i = (i + 1) & (TABLE_CAP - 1))
         ;
-    w->slots[i] = (KeyEntry){h, copy, n, out->code, Py_NewRef(out->rule), Py_NewRef(out->fn), Py_NewRef(out->act)};
+    w->slots[i] = (KeyEntry){h, copy, n, out->code, nested, Py_NewRef(out->rule), Py_NewRef(out->fn),
+                             Py_NewRef(out->act)};
     w->count++;
     return 0;
 }
@@ -420,60 +422,99 @@ static int string_value(Ctx *c, const KeyAct *a, const Field *f)
     return sanitize_string(c, a, f);
 }
 
-/* An array value (field arr) whose items are all strings or empty: each item is a string under the key's
- * action, as Rules.value() does. 1: done; 0: another kind of array (Python's). */
-static int string_array(Ctx *c, const KeyAct *a, const Field *arr)
+/* The key and value fields of KeyValue kvf (has_*: whether present); BAD when malformed or repeated. */
+static int parse_kv(const Ctx *c, const Field *kvf, Field *key, int *has_key, Field *val, int *has_val)
 {
-    Field f, one;
-    int r, k;
-    for (int pass = 0; pass < 2; pass++) {
-        Py_ssize_t pos = arr->vs;
-        while ((r = wire_next(c->b, &pos, arr->ve, &f)) > 0) {
-            if (f.num != 1)
-                continue;
-            if (f.wt != 2 || (k = any_value(c, f.vs, f.ve, &one)) < 0 || (k == 1 && one.num != 1))
-                return 0;
-            if (pass == 1 && k == 1 && one.ve > one.vs)
-                TRY(string_value(c, a, &one));
+    Field f;
+    int r;
+    Py_ssize_t pos = kvf->vs;
+    *has_key = *has_val = 0;
+    while ((r = wire_next(c->b, &pos, kvf->ve, &f)) > 0) {
+        if (f.num == 1) {
+            if (f.wt != 2 || (*has_key)++)
+                return BAD;
+            *key = f;
+        } else if (f.num == 2) {
+            if (f.wt != 2 || (*has_val)++)
+                return BAD;
+            *val = f;
         }
-        if (r < 0)
-            return 0;
     }
-    return 1;
+    return r < 0 ? BAD : 0;
 }
 
-/* The AnyValue of a kept key: what the Python walker does for its type. */
-static int attr_value(Ctx *c, const KeyAct *a, const Field *val)
+static int any_value_walk(Ctx *c, const KeyAct *a, const Field *val, int depth);
+
+/* A kvlist value (KeyValueList field `list`): nested keys get their own action unless the parent key's is not
+ * generic, as Rules.kvlist() does. */
+static int kvlist_walk(Ctx *c, const KeyAct *parent, const Field *list, int depth)
 {
-    Field one;
+    Field f, key = {0}, val = {0};
+    int r, has_key, has_val;
+    Py_ssize_t pos = list->vs;
+    while ((r = wire_next(c->b, &pos, list->ve, &f)) > 0) {
+        if (f.num != 1)
+            continue;
+        if (f.wt != 2)
+            return BAD;
+        TRY(parse_kv(c, &f, &key, &has_key, &val, &has_val));
+        KeyAct a;
+        if (parent->code != A_GENERIC)
+            a = (KeyAct){parent->code, Py_XNewRef(parent->rule), Py_XNewRef(parent->fn), Py_XNewRef(parent->act)};
+        else
+            TRY(key_action(c, has_key ? (const char *)c->b + key.vs : "", has_key ? key.ve - key.vs : 0, 1, &a));
+        int rc = 0;
+        if (a.code == A_REMOVE) {
+            rc = edits_add(&c->ed, f.start, f.ve, NULL, 0, NULL, 0);
+            if (rc == 0)
+                rc = count_rule(c, a.rule);
+        } else if (a.code != A_IGNORE && has_val)
+            rc = any_value_walk(c, &a, &val, depth);
+        keyact_release(&a);
+        TRY(rc);
+    }
+    return r < 0 ? BAD : 0;
+}
+
+/* An AnyValue (field val) under action a: what Rules.value() does for its type, Python for hard scalars. */
+static int any_value_walk(Ctx *c, const KeyAct *a, const Field *val, int depth)
+{
+    Field one, f;
     int r = any_value(c, val->vs, val->ve, &one);
     if (r <= 0)
         return r;
-    int generic = a->code == A_GENERIC, scalars = c->w->scalars;
+    int generic_only = a->code == A_GENERIC && c->w->scalars != 2, all_types = c->w->scalars != 0;
     switch (one.num) {
     case 1:
         return one.ve == one.vs ? 0 : string_value(c, a, &one);
     case 5:
-        if ((r = string_array(c, a, &one)) != 0)
-            return r < 0 ? r : 0;
+    case 6: {
+        if (depth >= 16)
+            return 0;
+        if (one.num == 6)
+            return kvlist_walk(c, a, &one, depth + 1);
+        Py_ssize_t pos = one.vs;
+        while ((r = wire_next(c->b, &pos, one.ve, &f)) > 0)
+            if (f.num == 1) {
+                if (f.wt != 2)
+                    return BAD;
+                TRY(any_value_walk(c, a, &f, depth + 1));
+            }
+        return r < 0 ? BAD : 0;
+    }
+    case 7: /* bytes are scanned as text decoded with "replace": as is when they are UTF-8 */
+        if (!all_types || (a->code == A_GENERIC && utf8_ok(c->b + one.vs, one.ve - one.vs) &&
+                           clean_text(c, (const char *)c->b + one.vs, one.ve - one.vs)))
+            return 0;
         break;
     case 3:
-        if (generic && scalars == 0)
-            return 0;
-        if (generic && scalars == 1 && (int64_t)one.v > -CARD_MIN && (int64_t)one.v < CARD_MIN)
-            return 0;
-        break;
-    case 2:
-    case 4:
-        if (generic && scalars < 2)
+        if (!all_types || a->code >= A_SAN_PY ||
+            (generic_only && (int64_t)one.v > -CARD_MIN && (int64_t)one.v < CARD_MIN))
             return 0;
         break;
-    case 7: /* bytes are scanned as text decoded with "replace": as is when they are UTF-8 */
-        if (generic && (scalars == 0 || (scalars == 1 && utf8_ok(c->b + one.vs, one.ve - one.vs) &&
-                                         clean_text(c, (const char *)c->b + one.vs, one.ve - one.vs))))
+    default: /* bool, double, string_value_strindex */
+        if (!all_types || a->code >= A_SAN_PY || generic_only)
             return 0;
-        break;
-    default:
         break;
     }
     return python_value(c, a, val);
@@ -482,22 +523,9 @@ static int attr_value(Ctx *c, const KeyAct *a, const Field *val)
 /* One KeyValue of an attribute map (field kvf of the enclosing message). */
 static int walk_kv(Ctx *c, const Field *kvf, int gen_ai)
 {
-    Field f, key = {0}, val = {0};
-    int r, has_key = 0, has_val = 0;
-    Py_ssize_t pos = kvf->vs;
-    while ((r = wire_next(c->b, &pos, kvf->ve, &f)) > 0) {
-        if (f.num == 1) {
-            if (f.wt != 2 || has_key++)
-                return BAD;
-            key = f;
-        } else if (f.num == 2) {
-            if (f.wt != 2 || has_val++)
-                return BAD;
-            val = f;
-        }
-    }
-    if (r < 0)
-        return BAD;
+    Field key = {0}, val = {0};
+    int r, has_key, has_val;
+    TRY(parse_kv(c, kvf, &key, &has_key, &val, &has_val));
     const char *k = has_key ? (const char *)c->b + key.vs : "";
     Py_ssize_t kn = has_key ? key.ve - key.vs : 0;
     KeyAct a = {0};
@@ -506,7 +534,7 @@ static int walk_kv(Ctx *c, const Field *kvf, int gen_ai)
             return BAD;
         a = (KeyAct){A_REMOVE, Py_NewRef(c->w->gen_ai_rule), NULL, NULL};
     } else
-        TRY(key_action(c, k, kn, &a));
+        TRY(key_action(c, k, kn, 0, &a));
     if (a.code == A_IGNORE)
         r = 0;
     else if (a.code == A_REMOVE) {
@@ -514,7 +542,7 @@ static int walk_kv(Ctx *c, const Field *kvf, int gen_ai)
         if (r == 0)
             r = count_rule(c, a.rule);
     } else
-        r = has_val ? attr_value(c, &a, &val) : 0;
+        r = has_val ? any_value_walk(c, &a, &val, 0) : 0;
     keyact_release(&a);
     return r;
 }

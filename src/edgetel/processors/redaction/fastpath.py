@@ -7,8 +7,8 @@ would merge), any error in the compiled walk, and batches of protobuf objects th
 to the Python walker.
 
 Per key the walker asks `classify` once (cached in C); strings go to Python only when the prefilter of
-redact_text.h says a detector might match or its sanitizers are unsure; arrays of strings are taken item by item;
-other non-string values go through `Rules.value` on a decoded AnyValue.
+redact_text.h says a detector might match or its sanitizers are unsure; arrays and maps are walked as
+`Rules.value` walks them; scalars that need a rule go through `Rules.value` on a decoded AnyValue.
 """
 
 from __future__ import annotations
@@ -56,11 +56,11 @@ class FastPath:
             sql_keywords=frozenset(k.encode() for k in SQL_KEYWORDS),
         )
 
-    def _classify(self, key: str) -> tuple[int, str, Any, Action]:
+    def _classify(self, key: str, nested: bool) -> tuple[int, str, Any, Action]:
         rules = self.rules
-        act = rules.key_actions.get(key)
+        act = None if nested else rules.key_actions.get(key)
         if act is None:
-            act = rules.classify(key)
+            act = rules.classify(key, nested)
         if act is GENERIC:
             return 0, "", None, act
         assert isinstance(act, Act)
