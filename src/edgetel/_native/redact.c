@@ -7,10 +7,11 @@
  * the walker takes on (malformed, a singular field twice, a wire type it does not expect): the caller then runs
  * the Python walker. `counts` gets +1 per rule that fired, as the Python walker counts.
  *
- * Per attribute key an action comes from a table filled by `classify(key)` (bounded: MAX_KEYS, then cleared).
- * Strings under a generic key go to `scan` only when redact_text.h's prefilter says a detector might match;
- * URL and SQL keys are sanitized in C when redact_text.h can, with `fn` (the key's Python rule) otherwise;
- * masks, non-string values (`value(act, anyvalue_bytes)`) and span names that need it call Python.
+ * Per attribute key an action comes from a table filled by `classify(key, nested)` (bounded: MAX_KEYS, then
+ * cleared). Strings under a generic key go to `scan` only when redact_text.h's prefilter says a detector might
+ * match; URL and SQL keys are sanitized in C when redact_text.h can, with `fn` (the key's Python rule) otherwise;
+ * arrays and maps are walked as Rules.value() walks them; masks, scalars that need a rule
+ * (`value(act, anyvalue_bytes)`) and span names that need it call Python.
  * Long strings the detectors leave unchanged, and span names name() leaves unchanged, are remembered (MEMO_SLOTS).
  * No global mutable state; memory is bounded: the key table (MAX_KEYS keys of at most MAX_KEY_LEN bytes), the
  * memo (MEMO_SLOTS strings of at most MEMO_MAX_LEN bytes): about 3.5 MiB at most, plus per call the edit list
