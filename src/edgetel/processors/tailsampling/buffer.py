@@ -1,9 +1,10 @@
 """Per-trace span storage as serialized protobuf.
 
-A buffered span is its serialized `Span` message, already framed as a `ScopeSpans.spans` field, appended to a
-bytearray per (trace, resource+scope). Resources and scopes are serialized once per batch and interned with a
-reference count. Re-emission concatenates the framed bytes into an `ExportTraceServiceRequest` and parses it
-once: no span is ever rebuilt field by field.
+A buffered span is its serialized `Span` message, already framed as a `ScopeSpans.spans` field, in one chunk
+per (trace, resource+scope): the bytes intake made for the trace's first group of spans, a bytearray once more
+arrive. Resources and scopes are serialized once per batch and interned with a reference count. Re-emission
+concatenates the framed bytes into an `ExportTraceServiceRequest` and parses it once: no span is ever rebuilt
+field by field.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """The tail_sampling processor: buffer spans per trace, decide per whole trace, emit the kept ones.
 
+Intake takes each batch as groups of spans per trace (intake.py, compiled when built), so its bookkeeping runs
+once per trace and batch; a group that would cross a limit is taken span by span.
+
 Timing: a trace is decided `decision_wait` after its first span arrived, or `root_grace` after its root span
 arrived when that is earlier. Both deadlines are in arrival order, so two FIFO queues find every due trace
 without scanning. The decision tick runs on the event loop and yields every few milliseconds; intake yields
