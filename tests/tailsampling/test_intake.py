@@ -147,3 +147,46 @@ async def test_a_group_encoded_unknown_field_falls_back_to_the_python_walker() -
     await b.proc.consume(Traces.parse(raw))
     await b.advance(11)
     assert [s.SerializeToString() for _, s in b.out.spans()] == [sp]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(st.lists(requests(), min_size=1, max_size=4), st.integers(1, 4), st.integers(0, 3))
+def test_the_processor_does_the_same_with_either_walker(raws: list[bytes], max_spans: int, cache: int) -> None:
+    """Whole-processor differential: the same batches through the compiled and the Python walker give the same
+    emitted spans in the same order, the same counters and the same buffer accounting."""
+    import asyncio
+
+    from edgetel.pdata import Traces
+    from edgetel.processors.tailsampling import intake
+    from tests.tailsampling.helpers import build
+
+    def run(native: bool) -> tuple[list[bytes], dict[str, float], list[dict[str, int]]]:
+        saved = intake.native_walk
+        intake.native_walk = native_walk if native else None
+        try:
+            b = build({"decision_wait": "2s", "root_grace": "1s", "max_spans_per_trace": max_spans,
+                       "decision_cache": {"sampled_cache_size": cache, "non_sampled_cache_size": cache},
+                       "policies": [
+                           {"name": "e", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}},
+                           {"name": "s", "type": "latency_percentile", "latency_percentile": {"min_traces": 2}},
+                           {"name": "p", "type": "probabilistic", "probabilistic": {"sampling_percentage": 30}}]})
+            stats = []
+
+            async def feed() -> None:
+                for raw in raws + raws:  # the second round: late spans of decided traces
+                    await b.proc.consume(Traces.parse(raw))
+                    stats.append(b.proc.stats())
+                    await b.advance(1.5)
+                await b.proc.shutdown()
+                stats.append(b.proc.stats())
+
+            asyncio.run(feed())
+        finally:
+            intake.native_walk = saved
+        names = ["spans_received_total", "traces_received_total", "late_spans_total", "early_decisions_total",
+                 "traces_decided_total", "spans_decided_total"]  # fmt: skip
+        counters = {n: b.value(f"edgetel_tailsampling_{n}") for n in names}
+        return [sp.SerializeToString() for _, sp in b.out.spans()], counters, stats
+
+    assert run(True) == run(False)
