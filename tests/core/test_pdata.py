@@ -56,3 +56,12 @@ def test_split_metrics_preserves_every_point(resources: int, points: int, max_it
             for sm in rm.scope_metrics:
                 for mm in sm.metrics:
                     assert mm.name == "m" and mm.unit == "1"
+
+
+def test_replace_bytes_keeps_the_count_and_decodes_lazily() -> None:
+    batch = Traces.parse(make_traces(1, 3).serialize())
+    other = make_traces(1, 3, service="renamed").serialize()
+    batch.replace_bytes(other)
+    assert batch.received_bytes() is other and batch.serialize() is other
+    assert batch.item_count() == 3
+    assert batch.peek().resource_spans[0].resource.attributes[0].value.string_value == "renamed0"

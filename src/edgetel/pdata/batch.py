@@ -73,6 +73,11 @@ class _Batch:
             return self._raw
         return bytes(self.peek().SerializeToString())
 
+    def replace_bytes(self, data: bytes) -> None:
+        """Hold `data`, a serialized request with the same items (a byte-level rewrite such as redaction's): it is
+        decoded only when someone reads the message."""
+        self._raw, self._req = data, None
+
     def invalidate(self) -> None:
         """Call after changing the message in place (counts are recomputed)."""
         self._count = -1

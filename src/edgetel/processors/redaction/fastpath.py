@@ -97,7 +97,7 @@ class FastPath:
             return None
         if out is not raw:
             # the batch now holds the new bytes (decoded only if someone reads it); its item count is unchanged
-            batch._raw, batch._req = out, None
+            batch.replace_bytes(out)
         return counts
 
 

@@ -277,7 +277,10 @@ def classify(s: str) -> str:
         return "sql"
     if t[0] in "{[" or t.startswith("db."):
         return "json"
-    first = t.split(None, 1)[0].rstrip(";")
+    words = t.split(None, 1)
+    if not words:  # only whitespace that lstrip's set leaves (e.g. U+00A0)
+        return "sql"
+    first = words[0].rstrip(";")
     up = first.upper()
     if up in SQL_KEYWORDS:
         if up == "SET" and ("=" not in t and " TO " not in t.upper() and "NAMES" not in t.upper()):
