@@ -4,6 +4,7 @@ prefilter never says "no" when a detector would change a value, and the sanitize
 from __future__ import annotations
 
 import json
+import string
 from pathlib import Path
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any
@@ -115,6 +116,7 @@ def text_of(alphabet: str, max_size: int) -> st.SearchStrategy[str]:
 
 
 B64 = "AZaz09_-+/="
+ALNUM = string.ascii_letters + string.digits
 TEMPLATES = st.one_of(
     # assignments, Authorization values
     joined(st.sampled_from(["", "x ", "a", "Authorization: ", "authorization=", '"authorization": "', "-", "ASIC "]),
@@ -129,7 +131,7 @@ TEMPLATES = st.one_of(
            st.sampled_from(["eyJ", "AKIA", "ASIA", "ACCA", "ghp_", "ghs_", "github_pat_", "xoxb-", "xoxz-",
                             "xapp-1-", "hooks.slack.com/services/", "sk_live_", "rk_test_", "pk_live_", "whsec_",
                             "AIza", "GOCSPX-", "ya29.", "-----BEGIN"]),
-           text_of(B64, 45), st.sampled_from(["", ".", " PRIVATE KEY-----"]), text_of(B64 + ".", 12)),
+           text_of(ALNUM, 45) | text_of(B64, 12), st.sampled_from(["", ".", " PRIVATE KEY-----"]), text_of(B64 + ".", 12)),
     # digit runs: cards, SSNs, IP addresses
     st.lists(st.sampled_from(["4111", "1111", "4", "12", "123", "1234", "45", "6789", "000", "666", "5555",
                               "4444", "378282", "246310005", "-", " ", "  ", "--", ".", ":", "::", "ff", "e", "10.0.0.1",
@@ -181,16 +183,21 @@ def test_prefilter_says_maybe_for_every_secret() -> None:
 
 # edge cases: what the regexes accept beyond ASCII (U+017F and U+0130 under IGNORECASE, U+212A lower-cased to k,
 # Unicode spaces), the shortest matches
-LOOKALIKES = [
+EDGE_CASES = [
     "asic ba\u017fic dXNlcjpwYXNz", "ASIC Authorization: BA\u017f\u0130C dXNlcjpwYXNz", "api_toKen=abc123", "apiKey\u00a0= xyz",
     "password\u3000:\u2028abc", "Bearer\x1fabcdefgh12", "bearer\u00a0abcdefghijklmnopqrstuvwx", "pwd\x1c=abc",
     "aws_secret=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "order 6966909111146 192.168.1.1shipped",
     "auth:bearer_abcdefgh12345678", "http://a@host", "x eyJzdWIiOiIx.abcd.x",
-]
+    # every token format's shortest form (tokens are looked for in values of 20 characters or more)
+    *(f"value {t}" for t in ["whsec_" + "a1" * 10, "rk_test_" + "b" * 10, "ghu_" + "c" * 30, "github_pat_" + "d_" * 11,
+                             "xoxe-" + "1" * 10, "xapp-1-" + "e" * 10, "hooks.slack.com/triggers/" + "f" * 8,
+                             "AIza" + "g" * 35, "GOCSPX-" + "h" * 20, "ya29." + "i" * 20, "ABIA" + "J" * 16,
+                             "-----BEGIN PRIVATE KEY-----", "a@b.cd", "123-45-6789"]),
+]  # fmt: skip
 
 
-def test_prefilter_says_maybe_for_the_lookalikes() -> None:
-    for s in LOOKALIKES:
+def test_prefilter_says_maybe_for_the_edge_cases() -> None:
+    for s in EDGE_CASES:
         assert scan_changes(s, list(DETECTORS)), s
         check_sound(s)
 

@@ -441,25 +441,35 @@ static int rt_ipv4_maybe(const char *s, Py_ssize_t n)
 
 enum { RT_T_LIT = 1, RT_T_DASH, RT_T_Y, RT_T_A, RT_T_UND, RT_T_X, RT_T_B, RT_T_COLON, RT_T_EQ, RT_T_AT };
 
-/* prefixes that are enough for "maybe": (detector, the literal, where it starts relative to its trigger byte) */
-static const struct {
-    unsigned bit;
-    const char *lit;
-    int len, off;
-} rt_literals[] = {
-    {RT_DET_GOOGLE_API_KEY, "ya29.", 5, 0},        {RT_DET_GOOGLE_API_KEY, "AIza", 4, 0},
-    {RT_DET_GOOGLE_API_KEY, "GOCSPX-", 7, 0},      {RT_DET_SLACK_TOKEN, "xapp-", 5, 0},
-    {RT_DET_SLACK_TOKEN, "hooks.slack.com/", 16, -3}, {RT_DET_STRIPE_KEY, "whsec_", 6, -5},
-    {RT_DET_GITHUB_TOKEN, "github_pat_", 11, -6},
-};
-
+/* prefixes that are enough for "maybe", from their trigger byte s[i] */
 static int rt_literal_at(const char *s, Py_ssize_t n, Py_ssize_t i, unsigned en)
 {
-    for (size_t k = 0; k < sizeof rt_literals / sizeof *rt_literals; k++)
-        if ((en & rt_literals[k].bit) && rt_literals[k].lit[-rt_literals[k].off] == s[i]
-            && rt_at(s, n, i + rt_literals[k].off, rt_literals[k].lit, rt_literals[k].len))
-            return 1;
-    return 0;
+    unsigned bit;
+    const char *lit;
+    Py_ssize_t len, at = i;
+    switch (s[i]) {
+    case 'y':
+        bit = RT_DET_GOOGLE_API_KEY, lit = "ya29.", len = 5;
+        break;
+    case 'A':
+        bit = RT_DET_GOOGLE_API_KEY, lit = "AIza", len = 4;
+        break;
+    case 'G':
+        bit = RT_DET_GOOGLE_API_KEY, lit = "GOCSPX-", len = 7;
+        break;
+    case 'x':
+        bit = RT_DET_SLACK_TOKEN, lit = "xapp-", len = 5;
+        break;
+    case 'k':
+        bit = RT_DET_SLACK_TOKEN, lit = "hooks.slack.com/", len = 16, at = i - 3;
+        break;
+    case '_':
+        return ((en & RT_DET_STRIPE_KEY) && rt_at(s, n, i - 5, "whsec_", 6))
+            || ((en & RT_DET_GITHUB_TOKEN) && rt_at(s, n, i - 6, "github_pat_", 11));
+    default:
+        return 0;
+    }
+    return (en & bit) && rt_at(s, n, at, lit, len);
 }
 
 static const unsigned char rt_trigger[256] = {
