@@ -12,6 +12,7 @@ Every run uses the processor in-process with decision_wait 10s, root_grace 2s (-
   default:   status_code ERROR + latency_percentile 99 (per service + root span name, 5m window) + probabilistic 1%
   20m:       the same with latency_percentile window 20m (more samples per P99 estimate)
   W:C        window W, confidence C (e.g. 5m:80: the threshold is the 80% lower confidence bound of the P99)
+  W..M:C     window W, max_window M (e.g. 5m..60m:69: up to 60 minutes of history while the last 5 agree)
   fixed:     status_code ERROR + latency threshold_ms (the global P99 of all traces) + probabilistic 1%
              (the Collector's way: one threshold for every endpoint)
 plus, offline, an oracle per window used: the exact P99 of the endpoint's traces that started in the window before
@@ -29,7 +30,12 @@ Figures (the first 2 minutes, while the sketches learn, are reported separately)
   completeness       kept traces whose every span was emitted / kept traces             goal 100%
   count estimate     sum of 2**56 / (2**56 - th) over kept traces, against the true count goal within 5%
 
+With --shift MINUTE:FACTOR every latency is multiplied by FACTOR from that minute on (the truth is then each
+endpoint's P99 before and after, separately), and the figures are for the 5 minutes after the shift and, in
+brackets, for the rest of the run: how fast each window follows a real latency change.
+
 Run: .venv/bin/python benchmarks/tailsampling_fidelity.py [--minutes 10] [--rate 150] [--runs default,20m,fixed]
+     [--shift 60:0.5]
      (--rate 1000 --minutes 7 --runs default,5m:70: 300,000 traces per 5m window, where the goals are met)
 """
 
@@ -97,6 +103,7 @@ class TrueTrace:
     random_keep: bool
     error_late: bool = False  # the ERROR span arrived after the trace's decision could be made
     root_late: bool = False  # so did the root span: the duration was not known at the decision
+    phase: int = 0  # 1: started after --shift changed the latencies
 
 
 @dataclass
@@ -105,7 +112,7 @@ class Workload:
     events: list[tuple[float, str, bytes]] = field(default_factory=list)  # arrival, service, serialized span
 
 
-def generate(minutes: float, rate: float, seed: int = 42) -> Workload:
+def generate(minutes: float, rate: float, seed: int = 42, shift_at: float = math.inf, factor: float = 1.0) -> Workload:
     rng = random.Random(seed)
     wl = Workload()
     weights = [e[4] for e in ENDPOINTS]
@@ -115,7 +122,7 @@ def generate(minutes: float, rate: float, seed: int = 42) -> Workload:
         start = i / rate + rng.random() / rate
         ep = rng.choices(range(len(ENDPOINTS)), weights)[0]
         svc, name, median, sigma, _ = ENDPOINTS[ep]
-        dur = median * math.exp(rng.gauss(0, sigma))
+        dur = median * math.exp(rng.gauss(0, sigma)) * (factor if start >= shift_at else 1.0)
         tid = rng.getrandbits(128).to_bytes(16, "big")
         nchild = rng.randint(0, 6)
         error = rng.random() < 0.01
@@ -145,7 +152,7 @@ def generate(minutes: float, rate: float, seed: int = 42) -> Workload:
                 root_late = root_late or k == 0
             wl.events.append((end + delay, s_svc, sp.SerializeToString()))
         wl.traces.append(TrueTrace(tid, ep, start, dur, error, len(spans), int.from_bytes(tid[9:], "big") >= t1,
-                                   error_late, root_late))  # fmt: skip
+                                   error_late, root_late, int(start >= shift_at)))  # fmt: skip
     wl.events.sort(key=lambda e: e[0])
     return wl
 
@@ -218,11 +225,14 @@ async def run(wl: Workload, policies: list[dict[str, Any]]) -> tuple[Collect, fl
     return out, cpu, stats
 
 
-def p99s(wl: Workload) -> list[float]:
-    out = []
+def p99s(wl: Workload) -> dict[tuple[int, int], float]:
+    """Each endpoint's P99 over the run, per phase (before and after --shift: each is stationary)."""
+    out = {}
     for ep in range(len(ENDPOINTS)):
-        d = sorted(t.duration for t in wl.traces if t.endpoint == ep)
-        out.append(d[max(1, math.ceil(0.99 * len(d))) - 1])
+        for phase in (0, 1):
+            d = sorted(t.duration for t in wl.traces if t.endpoint == ep and t.phase == phase)
+            if d:
+                out[ep, phase] = d[max(1, math.ceil(0.99 * len(d))) - 1]
     return out
 
 
@@ -248,13 +258,14 @@ def oracle(wl: Workload, window: float) -> Collect:
     return out
 
 
-def figures(wl: Workload, out: Collect, truth_p99: list[float], after: float) -> dict[str, float]:
-    traces = [t for t in wl.traces if t.start >= after]
+def figures(wl: Workload, out: Collect, truth: dict[tuple[int, int], float], after: float,
+            before: float = math.inf) -> dict[str, float]:  # fmt: skip
+    traces = [t for t in wl.traces if after <= t.start < before]
     kept = [t for t in traces if t.trace_id in out.spans]
     errors = [t for t in traces if t.error]
-    slow = [t for t in traces if t.duration >= truth_p99[t.endpoint]]
-    target = [t for t in traces if t.error or t.duration >= truth_p99[t.endpoint] or t.random_keep]
-    false_keeps = [t for t in kept if not t.error and not t.random_keep and t.duration < truth_p99[t.endpoint]]
+    slow = [t for t in traces if t.duration >= truth[t.endpoint, t.phase]]
+    target = [t for t in traces if t.error or t.duration >= truth[t.endpoint, t.phase] or t.random_keep]
+    false_keeps = [t for t in kept if not t.error and not t.random_keep and t.duration < truth[t.endpoint, t.phase]]
     complete = [t for t in kept if out.spans[t.trace_id] == t.spans]
     estimate = sum(adjusted_count(out.th.get(t.trace_id, 0)) for t in kept)
     return {
@@ -280,6 +291,8 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=10)
     ap.add_argument("--rate", type=float, default=150)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--shift", default="", help="MINUTE:FACTOR: every latency times FACTOR from MINUTE on; the "
+                    "figures are then for the 5 minutes after the shift (all traces in brackets: the rest after)")
     ap.add_argument(
         "--runs",
         default="default,20m,fixed",
@@ -287,14 +300,18 @@ def main() -> None:
     )
     args = ap.parse_args()
     t0 = time.perf_counter()
-    wl = generate(args.minutes, args.rate, args.seed)
+    shift_at, factor = math.inf, 1.0
+    if args.shift:
+        m, _, f = args.shift.partition(":")
+        shift_at, factor = float(m) * 60, float(f)
+    wl = generate(args.minutes, args.rate, args.seed, shift_at, factor)
     gc.freeze()  # the workload's own objects stay out of the collector's scans
     truth = p99s(wl)
     all_d = sorted(t.duration for t in wl.traces)
     global_p99 = all_d[math.ceil(0.99 * len(all_d)) - 1]
     print(f"workload: {len(wl.traces)} traces, {len(wl.events)} spans, generated in {time.perf_counter() - t0:.1f}s")
     for ep, (svc, name, *_rest) in enumerate(ENDPOINTS):
-        print(f"  {svc:9s} {name:16s} true P99 {truth[ep] * 1000:10.2f} ms")
+        print(f"  {svc:9s} {name:16s} true P99 {truth[ep, 0] * 1000:10.2f} ms")
     print(f"  global P99 (the fixed threshold) {global_p99 * 1000:.1f} ms")
     errors = {"name": "errors", "type": "status_code", "status_code": {"status_codes": ["ERROR"]}}
     random1 = {"name": "random", "type": "probabilistic", "probabilistic": {"sampling_percentage": 1}}
@@ -305,28 +322,39 @@ def main() -> None:
                 "latency": {"threshold_ms": max(1, round(global_p99 * 1000))}}, random1]  # fmt: skip
             continue
         window, _, conf = {"default": "5m:", "20m": "20m:"}.get(spec, spec).partition(":")
+        window, _, longest = window.partition("..")
         lp: dict[str, Any] = {"percentile": 99, "window": window}
         if conf:
             lp["confidence"] = float(conf)
-        label = f"latency_percentile {window}" + (f" conf {conf}" if conf else "")
+        if longest:
+            lp["max_window"] = longest
+        label = f"latency_percentile {window}" + (f"..{longest}" if longest else "") + (f" conf {conf}" if conf else "")
         runs[label] = [errors, {"name": "slow", "type": "latency_percentile", "latency_percentile": lp}, random1]
+    def both(out: Collect) -> tuple[dict[str, float], dict[str, float]]:
+        if args.shift:
+            return figures(wl, out, truth, shift_at, shift_at + 300), figures(wl, out, truth, shift_at + 300)
+        return figures(wl, out, truth, WARMUP), figures(wl, out, truth, 0.0)
+
     results = {}
     for label, policies in runs.items():
         out, cpu, stats = asyncio.run(run(wl, policies))
-        results[label] = (figures(wl, out, truth, WARMUP), figures(wl, out, truth, 0.0), cpu, stats)
+        results[label] = (*both(out), cpu, stats)
     for window in sorted({float(Duration.parse(p[1]["latency_percentile"]["window"]))
                           for p in runs.values() if p[1]["type"] == "latency_percentile"}):  # fmt: skip
         out = oracle(wl, window)
-        results[f"exact {window / 60:g}m window (oracle)"] = (figures(wl, out, truth, WARMUP),
-                                                              figures(wl, out, truth, 0.0), 0.0, {})  # fmt: skip
+        results[f"exact {window / 60:g}m window (oracle)"] = (*both(out), 0.0, {})
     names = list(next(iter(results.values()))[0])
-    print(f"\nafter {WARMUP:.0f}s warm-up (all traces in brackets)")
-    print(f"{'figure':22s}" + "".join(f"{label:>31s}" for label in results))
+    if args.shift:
+        print(f"\nlatencies x{factor:g} from minute {shift_at / 60:g}: the 5 minutes after (the rest in brackets)")
+    else:
+        print(f"\nafter {WARMUP:.0f}s warm-up (all traces in brackets)")
+    width = max(31, *(len(label) + 2 for label in results))
+    print(f"{'figure':22s}" + "".join(f"{label:>{width}s}" for label in results))
     for n in names:
         row = f"{n:22s}"
         for warm, full, _, _ in results.values():
             fmt = "{:.4f}" if "/" in n else "{:.0f}" if n == "traces" else "{:.2f}"
-            row += f"{(fmt.format(warm[n]) + ' (' + fmt.format(full[n]) + ')'):>31s}"
+            row += f"{(fmt.format(warm[n]) + ' (' + fmt.format(full[n]) + ')'):>{width}s}"
         print(row)
     for label, (_, _, cpu, stats) in results.items():
         if not stats:

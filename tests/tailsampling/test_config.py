@@ -93,6 +93,7 @@ def test_mistakes_are_reported_by_path() -> None:
         {"name": "a", "type": "probabilistic", "probabilistic": {"sampling_percentage": 150}},
         {"name": "e", "type": "latency_percentile", "latency_percentile": {"percentile": 100}},
         {"name": "f", "type": "latency_percentile", "latency_percentile": {"confidence": 100}},
+        {"name": "g", "type": "latency_percentile", "latency_percentile": {"window": "10m", "max_window": "5m"}},
     ]})  # fmt: skip
     text = "\n".join(got)
     assert "policies.0.type: must be one of" in text and "latency_percentile" in text
@@ -104,4 +105,5 @@ def test_mistakes_are_reported_by_path() -> None:
     assert "policies.4.probabilistic.sampling_percentage: must be between 0 and 100" in text
     assert "policies.5.latency_percentile.percentile" in text
     assert "policies.6.latency_percentile.confidence: must be at least 50 and below 100" in text
+    assert "policies.7.latency_percentile.max_window: must be 0 (off) or at least window" in text
     assert "policies: list at least one policy" in "\n".join(problems({}))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
 
+from edgetel.processors.tailsampling.buffer import ScopeTable, Trace
+from edgetel.processors.tailsampling.policies import LONG_TOP, LatencyPercentile, TraceInfo
 from edgetel.processors.tailsampling.tracestate import threshold_for
 
 from .helpers import Built, build, policy, span
@@ -223,3 +226,42 @@ async def test_latency_percentile_confidence_lowers_the_threshold() -> None:
         kept[conf] = b.out.trace_ids() - before
     assert kept[50] == set()
     assert kept[90] == {T(5001)}
+
+
+def _feed(pol: LatencyPercentile, scopes: ScopeTable, sid: int, now: float, seconds: float) -> bool:
+    t = Trace(b"t", now, "")
+    t.root_name, t.root_scope, t.start, t.end = "GET /", sid, 0, int(seconds * 1e9)
+    return pol.evaluate(TraceInfo(t, scopes, now)) is not None
+
+
+def test_max_window_uses_the_long_history_until_the_latency_changes() -> None:
+    """max_window: a group uses up to an hour of history while its last 5 minutes agree with it; when the latency
+    changes, within seconds the last 5 minutes alone (which then follow the change as without max_window)."""
+    scopes = ScopeTable()
+    sid = scopes.intern(b"", b"", "svc")
+    scopes.ref(sid)
+    pol = LatencyPercentile("slow", 99, ["service.name", "span.name"], 300, 100, 10, 50, 3600)
+    plain = LatencyPercentile("slow", 99, ["service.name", "span.name"], 300, 100, 10, 50)
+    key = ("svc", "GET /")
+    rng = random.Random(5)
+    now = 0.0
+    for _ in range(30 * 60 * 10):  # 30 minutes at 10 traces/s, log-normal around 100 ms
+        now += 0.1
+        d = 0.1 * math.exp(rng.gauss(0, 0.5))
+        _feed(pol, scopes, sid, now, d)
+        _feed(plain, scopes, sid, now, d)
+    long_p99 = pol.long[key].quantile_cached(0.99, now, max_age=60.0)
+    assert pol.threshold(key, now) == long_p99 != plain.threshold(key, now)
+    assert long_p99 is not None and abs(math.log(long_p99 / (0.1 * math.exp(2.326 * 0.5)))) < 0.05
+    for _ in range(10 * 60):  # the latency triples: within a minute the long history is set aside
+        now += 0.1
+        d = 0.3 * math.exp(rng.gauss(0, 0.5))
+        _feed(pol, scopes, sid, now, d)
+        _feed(plain, scopes, sid, now, d)
+    assert pol.threshold(key, now) == plain.threshold(key, now) != pol.long[key].quantile(0.99, now)
+    assert len(pol.long) == 1 and pol.long[key].exact_values() <= 5 * LONG_TOP
+
+
+def test_max_window_off_by_default_and_with_a_window_as_long() -> None:
+    assert LatencyPercentile("s", 99, ["span.name"], 300, 100, 10).max_window == 0.0
+    assert LatencyPercentile("s", 99, ["span.name"], 300, 100, 10, 50, 300).max_window == 0.0

@@ -120,3 +120,16 @@ def test_zero_durations_and_cache() -> None:
 def test_normal_quantile() -> None:
     assert abs(normal_quantile(0.5)) < 1e-9
     assert abs(normal_quantile(0.975) - 1.959964) < 1e-5
+
+
+@settings(max_examples=150, deadline=None)
+@given(values_st, st.floats(min_value=1e-6, max_value=1e4), st.integers(min_value=1, max_value=5))
+def test_count_at_least_is_exact_or_none(values: list[float], v: float, slots: int) -> None:
+    sk = WindowedSketch(window=60, slots=slots, top=16)
+    for i, x in enumerate(values):
+        sk.add(x, now=i * 50 / len(values))
+    got = sk.count_at_least(v, now=50)
+    want = sum(1 for x in values if x >= v)
+    assert got is None or got == want
+    if want <= 16:  # every slot's values >= v fit in its exact top values
+        assert got == want

@@ -39,6 +39,9 @@ class LatencyPercentileCfg:
     # The threshold is at or below the group's true percentile with this probability (%): 50 is the plain
     # estimate; higher trades a few more kept traces just below the percentile for fewer missed above it.
     confidence: float = 50.0
+    # 0: off. Otherwise the percentile comes from up to this much history (more traces, a more precise
+    # percentile) while the last `window` agrees with it; after a latency change, from `window` alone.
+    max_window: Duration = field(default_factory=lambda: Duration(0.0))
 
 
 @dataclass
@@ -199,6 +202,8 @@ def _check_leaf(p: SubPolicyCfg) -> Iterator[tuple[str, str]]:
             yield "latency_percentile.min_traces", "must be at least 1"
         if lp.max_groups < 1:
             yield "latency_percentile.max_groups", "must be at least 1"
+        if lp.max_window and lp.max_window < lp.window:
+            yield "latency_percentile.max_window", "must be 0 (off) or at least window"
     elif p.type == "status_code":
         if not p.status_code.status_codes:
             yield "status_code.status_codes", "list at least one of UNSET, OK, ERROR"

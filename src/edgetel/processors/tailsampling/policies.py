@@ -23,6 +23,10 @@ from edgetel.processors.tailsampling.tracestate import existing_threshold, rando
 
 NO_THRESHOLD = -1  # kept with an unknown probability (hash-based probabilistic): no `th` is written
 NO_ROOT_GROUP = ("<no root span>",)
+OVERFLOW_KEY = ("\x00overflow",)
+DETECT_Z = 4.0  # standard errors beyond which the last window disagrees with the long history (max_window)
+LONG_TOP = 1024  # exact top values per slot of a max_window sketch (its P99 exact up to 102,400 traces)
+CHECK_EVERY = 5.0  # seconds between two checks of a group's last window against its long history
 _STATUS = {"UNSET": 0, "OK": 1, "ERROR": 2}
 _FNV_OFFSET = 0xCBF29CE484222325
 _FNV_PRIME = 0x100000001B3
@@ -154,10 +158,15 @@ class Latency:
 
 
 class LatencyPercentile:
-    """Kept when the trace's duration is at or above the learned percentile of its group."""
+    """Kept when the trace's duration is at or above the learned percentile of its group.
+
+    With `max_window` a group also learns over that longer history (more traces: a more precise percentile, see
+    docs/sampling.md, "The bound") and uses it while the last `window` agrees: while the share of that window's
+    traces at or above the long history's percentile is within DETECT_Z standard errors of 1 - q. After a real
+    latency change it is not, and the group follows `window` alone until the long history has caught up."""
 
     def __init__(self, name: str, percentile: float, group_by: list[str], window: float, min_traces: int,
-                 max_groups: int, confidence: float = 50.0) -> None:  # fmt: skip
+                 max_groups: int, confidence: float = 50.0, max_window: float = 0.0) -> None:  # fmt: skip
         self.name = name
         self.q = percentile / 100.0
         # The threshold is a lower confidence bound for the percentile (z standard errors below the estimate):
@@ -171,15 +180,20 @@ class LatencyPercentile:
         self.groups: dict[tuple[str, ...], WindowedSketch] = {}
         self.overflow = WindowedSketch(window)
         self.all = WindowedSketch(window, max_bins=2048, top=0)  # only a stand-in while groups learn
+        self.max_window = max_window if max_window > window else 0.0
+        self.long: dict[tuple[str, ...], WindowedSketch] = {}  # per group key (OVERFLOW_KEY: the overflow group)
+        self._agree: dict[tuple[str, ...], tuple[float, bool]] = {}  # key -> (checked at, long history agrees)
 
     @property
     def signature(self) -> tuple[object, ...]:
-        return (self.q, tuple(self.group_by), self.window, self.max_groups)  # z may change: it is read per call
+        # z may change: it is read per call
+        return (self.q, tuple(self.group_by), self.window, self.max_groups, self.max_window)
 
     def adopt(self, other: LatencyPercentile) -> None:
         """Continue with what `other` (the same policy before a config reload) has learned."""
         if other.signature == self.signature:
             self.groups, self.overflow, self.all = other.groups, other.overflow, other.all
+            self.long, self._agree = other.long, other._agree
 
     def group_key(self, info: TraceInfo) -> tuple[str, ...]:
         t = info.trace
@@ -208,11 +222,23 @@ class LatencyPercentile:
             sk = self.groups[key] = WindowedSketch(self.window)
         return sk
 
-    def threshold(self, key: tuple[str, ...], now: float) -> float | None:
-        sk = self.groups.get(key, self.overflow)
+    def threshold(self, key: tuple[str, ...], now: float, sk: WindowedSketch | None = None) -> float | None:
+        """What a trace of group `key` (whose sketch is `sk`) is compared with at `now`."""
+        if sk is None:
+            sk = self.groups.get(key, self.overflow)
         if sk.count >= self.min_traces:
-            return sk.quantile_cached(self.q, now, self.z)
-        return self.all.quantile_cached(self.q, now, self.z)
+            thr = sk.quantile_cached(self.q, now, self.z)
+        else:
+            thr = self.all.quantile_cached(self.q, now, self.z)
+        if self.max_window:
+            lkey = key if sk is not self.overflow else OVERFLOW_KEY
+            lsk = self.long.get(lkey)
+            if lsk is not None and lsk.count > sk.count >= self.min_traces:
+                # The long history changes slowly: its percentile is recomputed after 1/64 of it or a minute.
+                long_thr = lsk.quantile_cached(self.q, now, self.z, max_age=60.0)
+                if long_thr is not None and self._agrees(lkey, sk, lsk, long_thr, now):
+                    thr = long_thr
+        return thr
 
     def evaluate(self, info: TraceInfo) -> int | None:
         t = info.trace
@@ -225,7 +251,9 @@ class LatencyPercentile:
         if sk is None:
             sk = self.sketch_for(key)
         now = info.now
-        if sk.count >= self.min_traces:
+        if self.max_window:
+            thr = self.threshold(key, now, sk)
+        elif sk.count >= self.min_traces:
             thr = sk.quantile_cached(self.q, now, self.z)
         else:
             thr = self.all.quantile_cached(self.q, now, self.z)
@@ -234,9 +262,33 @@ class LatencyPercentile:
             k: int | None = ceil(log(d) * INV_LOG_GAMMA)
         else:
             k, d = None, 0.0
+        if self.max_window:
+            self._long_sketch(key if sk is not self.overflow else OVERFLOW_KEY).add_key(k, now, d)
         sk.add_key(k, now, d)
         self.all.add_key(k, now, d)
         return 0 if thr is not None and d >= thr else None
+
+    def _long_sketch(self, key: tuple[str, ...]) -> WindowedSketch:
+        lsk = self.long.get(key)
+        if lsk is None:
+            lsk = self.long[key] = WindowedSketch(self.max_window, top=LONG_TOP)
+        return lsk
+
+    def _agrees(self, key: tuple[str, ...], sk: WindowedSketch, lsk: WindowedSketch, thr: float,
+                now: float) -> bool:  # fmt: skip
+        """Whether the last `window` has the long history's share of traces at or above `thr`, within DETECT_Z
+        standard errors (checked every CHECK_EVERY seconds)."""
+        at, ok = self._agree.get(key, (-math.inf, False))
+        if 0.0 <= now - at < CHECK_EVERY:
+            return ok
+        above = sk.count_at_least(thr, now) if thr > 0.0 else None
+        above_long = lsk.count_at_least(thr, now) if above is not None else None
+        ok = False
+        if above is not None and above_long is not None and lsk.count:
+            n, p = sk.count, above_long / lsk.count
+            ok = abs(above - n * p) <= DETECT_Z * math.sqrt(n * p * (1.0 - p)) + 1.0
+        self._agree[key] = (now, ok)
+        return ok
 
 
 class StatusCode:
@@ -425,7 +477,7 @@ def build(cfg: SubPolicyCfg) -> Policy:
     if t == "latency_percentile":
         lp = cfg.latency_percentile
         return LatencyPercentile(name, lp.percentile, lp.group_by, float(lp.window), lp.min_traces, lp.max_groups,
-                                 lp.confidence)  # fmt: skip
+                                 lp.confidence, float(lp.max_window))  # fmt: skip
     if t == "status_code":
         return StatusCode(name, cfg.status_code.status_codes)
     if t == "string_attribute":

@@ -174,6 +174,20 @@ class WindowedSketch:
             self._cache_v = -1.0 if v is None else v
         return None if self._cache_v < 0 else self._cache_v
 
+    def count_at_least(self, value: float, now: float) -> int | None:
+        """How many values in the window are >= `value` (> 0), counted among the slots' exact top values; None
+        when a slot may have held more such values than it kept."""
+        self._expire(int(now // self._slot_len))
+        if not self.top:
+            return None
+        n = 0
+        for s in self._slots:
+            top = s.top
+            if len(top) >= self.top and top[0] >= value:
+                return None
+            n += sum(1 for x in top if x >= value)
+        return n
+
     def bins(self) -> int:
         """Buckets held (totals plus slots): the memory measure."""
         return len(self.total) + sum(len(s.bins) for s in self._slots)
