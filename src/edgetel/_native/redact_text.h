@@ -441,35 +441,32 @@ static int rt_ipv4_maybe(const char *s, Py_ssize_t n)
 
 enum { RT_T_LIT = 1, RT_T_DASH, RT_T_Y, RT_T_A, RT_T_UND, RT_T_X, RT_T_B, RT_T_COLON, RT_T_EQ, RT_T_AT };
 
-/* prefixes that are enough for "maybe", from their trigger byte s[i] */
-static int rt_literal_at(const char *s, Py_ssize_t n, Py_ssize_t i, unsigned en)
-{
+/* prefixes that are enough for "maybe": (trigger byte, where the prefix starts relative to it, detector) */
+static const struct {
+    char c;
+    int off, len;
     unsigned bit;
     const char *lit;
-    Py_ssize_t len, at = i;
-    switch (s[i]) {
-    case 'y':
-        bit = RT_DET_GOOGLE_API_KEY, lit = "ya29.", len = 5;
-        break;
-    case 'A':
-        bit = RT_DET_GOOGLE_API_KEY, lit = "AIza", len = 4;
-        break;
-    case 'G':
-        bit = RT_DET_GOOGLE_API_KEY, lit = "GOCSPX-", len = 7;
-        break;
-    case 'x':
-        bit = RT_DET_SLACK_TOKEN, lit = "xapp-", len = 5;
-        break;
-    case 'k':
-        bit = RT_DET_SLACK_TOKEN, lit = "hooks.slack.com/", len = 16, at = i - 3;
-        break;
-    case '_':
-        return ((en & RT_DET_STRIPE_KEY) && rt_at(s, n, i - 5, "whsec_", 6))
-            || ((en & RT_DET_GITHUB_TOKEN) && rt_at(s, n, i - 6, "github_pat_", 11));
-    default:
+} rt_literals[] = {
+    {'y', 0, 5, RT_DET_GOOGLE_API_KEY, "ya29."},         {'A', 0, 4, RT_DET_GOOGLE_API_KEY, "AIza"},
+    {'G', 0, 7, RT_DET_GOOGLE_API_KEY, "GOCSPX-"},       {'x', 0, 5, RT_DET_SLACK_TOKEN, "xapp-"},
+    {'k', -3, 16, RT_DET_SLACK_TOKEN, "hooks.slack.com/"}, {'_', -5, 6, RT_DET_STRIPE_KEY, "whsec_"},
+    {'_', -6, 11, RT_DET_GITHUB_TOKEN, "github_pat_"},
+};
+
+/* 1 + the index of a trigger byte's first entry in rt_literals (entries of one byte are adjacent) */
+static const unsigned char rt_literal_first[256] = {['y'] = 1, ['A'] = 2, ['G'] = 3, ['x'] = 4, ['k'] = 5, ['_'] = 6};
+
+static int rt_literal_at(const char *s, Py_ssize_t n, Py_ssize_t i, unsigned en)
+{
+    const size_t count = sizeof rt_literals / sizeof *rt_literals;
+    size_t k = rt_literal_first[(unsigned char)s[i]];
+    if (k == 0)
         return 0;
-    }
-    return (en & bit) && rt_at(s, n, at, lit, len);
+    for (k--; k < count && rt_literals[k].c == s[i]; k++)
+        if ((en & rt_literals[k].bit) && rt_at(s, n, i + rt_literals[k].off, rt_literals[k].lit, rt_literals[k].len))
+            return 1;
+    return 0;
 }
 
 static const unsigned char rt_trigger[256] = {
