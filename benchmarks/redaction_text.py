@@ -115,8 +115,12 @@ def main() -> None:
             answered = f"{sum(c_fn(v) is not Ellipsis for v in raw) / len(raw):.0%}"
         print(f"| {name} | {len(values)} | {mean:.0f} | {c:.0f} | {call:.0f} | {py:.0f} | {py / c:.0f}x | {answered} |")
 
-    for name, values in (("prefilter: benign corpus", corpus("benign.jsonl")), ("prefilter: typical attributes", TYPICAL),
-                         ("prefilter: secret corpus", corpus("secrets.jsonl"))):  # fmt: skip
+    prefilter_sets = [
+        ("prefilter: benign corpus", corpus("benign.jsonl")),
+        ("prefilter: typical attributes", TYPICAL),
+        ("prefilter: secret corpus", corpus("secrets.jsonl")),
+    ]
+    for name, values in prefilter_sets:
         row(name, 0, values, lambda b: native.detect_maybe(b, mask), lambda s: det.scan(s, []))
     row("URL sanitizer: url.full", 1, URLS, native.sanitize_url, url.url)
     row("SQL sanitizer: db.statement", 2, SQLS, native.sanitize_sql, lambda s: sanitize_statement(s, {"sql"}))

@@ -70,7 +70,8 @@ def check_sound(s: str) -> None:
 
 # pieces of what the detectors look for, with the near misses and the non-ASCII look-alikes their regexes accept
 TRIGGERS = [
-    "bearer", "Bearer ", "BEARER_", "bearer\u3000", "basic ", "Basic ", "ba\u017fic ", "bas\u0130c ", "BAS\u0131C\u00a0",
+    "bearer", "Bearer ", "BEARER_", "bearer\u3000", "basic ", "Basic ", "ba\u017fic ", "bas\u0130c ",
+    "BAS\u0131C\u00a0",
     "authorization: ", "Authorization=", "eyJ", "eyJhbGciOiJIUzI1NiJ9.", "eyJzdWIiOiIxIn0.", "AKIA", "ASIA",
     "ABIA", "ACCA", "IOSFODNN7EXAMPLE", "ghp_", "gho_", "github_pat_", "xoxb-", "xoxp-", "xapp-1-",
     "hooks.slack.com/services/", "sk_live_", "rk_test_", "whsec_", "AIza", "GOCSPX-", "ya29.", "-----BEGIN",
@@ -83,7 +84,10 @@ TRIGGERS = [
     "ffff:", "1234567890123", "0000", "-", " ", "\t", "\n", "_", ".", "/", "?", "#", "&", ";", ",",
     "dXNlcjpwYXNzd29yZA==", "abcdefghij", "XYZ0123456789abcdef",
 ]  # fmt: skip
-ALPHABET = "aAbBceEiIJkKsSrRxXoOpPgGhHuUtTwWyYzZ0123456789 _-:=@./?#&;'\"\t\n\x0b\x1f\u017f\u0131\u0130\u212a\u00a0\u3000é日"
+ALPHABET = (
+    "aAbBceEiIJkKsSrRxXoOpPgGhHuUtTwWyYzZ0123456789 _-:=@./?#&;'\"\t\n\x0b\x1f"
+    "\u017f\u0131\u0130\u212a\u00a0\u3000é日"
+)
 noise = st.text(alphabet=ALPHABET, max_size=6)
 trigger_text = st.lists(st.sampled_from(TRIGGERS) | noise, max_size=12).map("".join)
 
@@ -131,11 +135,12 @@ TEMPLATES = st.one_of(
            st.sampled_from(["eyJ", "AKIA", "ASIA", "ACCA", "ghp_", "ghs_", "github_pat_", "xoxb-", "xoxz-",
                             "xapp-1-", "hooks.slack.com/services/", "sk_live_", "rk_test_", "pk_live_", "whsec_",
                             "AIza", "GOCSPX-", "ya29.", "-----BEGIN"]),
-           text_of(ALNUM, 45) | text_of(B64, 12), st.sampled_from(["", ".", " PRIVATE KEY-----"]), text_of(B64 + ".", 12)),
+           text_of(ALNUM, 45) | text_of(B64, 12), st.sampled_from(["", ".", " PRIVATE KEY-----"]),
+           text_of(B64 + ".", 12)),
     # digit runs: cards, SSNs, IP addresses
     st.lists(st.sampled_from(["4111", "1111", "4", "12", "123", "1234", "45", "6789", "000", "666", "5555",
-                              "4444", "378282", "246310005", "-", " ", "  ", "--", ".", ":", "::", "ff", "e", "10.0.0.1",
-                              "1.2.3"]),
+                              "4444", "378282", "246310005", "-", " ", "  ", "--", ".", ":", "::", "ff", "e",
+                              "10.0.0.1", "1.2.3"]),
              max_size=10).map("".join),
 )  # fmt: skip
 template_text = st.lists(TEMPLATES | noise, min_size=1, max_size=4).map("".join)
@@ -184,7 +189,8 @@ def test_prefilter_says_maybe_for_every_secret() -> None:
 # edge cases: what the regexes accept beyond ASCII (U+017F and U+0130 under IGNORECASE, U+212A lower-cased to k,
 # Unicode spaces), the shortest matches
 EDGE_CASES = [
-    "asic ba\u017fic dXNlcjpwYXNz", "ASIC Authorization: BA\u017f\u0130C dXNlcjpwYXNz", "api_toKen=abc123", "apiKey\u00a0= xyz",
+    "asic ba\u017fic dXNlcjpwYXNz", "ASIC Authorization: BA\u017f\u0130C dXNlcjpwYXNz", "api_to\u212aen=abc123",
+    "apiKey\u00a0= xyz",
     "password\u3000:\u2028abc", "Bearer\x1fabcdefgh12", "bearer\u00a0abcdefghijklmnopqrstuvwx", "pwd\x1c=abc",
     "aws_secret=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "order 6966909111146 192.168.1.1shipped",
     "auth:bearer_abcdefgh12345678", "http://a@host", "x eyJzdWIiOiIx.abcd.x",

@@ -82,7 +82,8 @@ static PyObject *bench(PyObject *self, PyObject *args)
 static PyMethodDef methods[] = {
     {"detect_maybe", detect_maybe, METH_VARARGS,
      "False when no enabled detector (a mask of detectors_mask bits) can match the UTF-8 value."},
-    {"sanitize_url", sanitize_url, METH_O, "URLSanitizer().url(s): bytes if changed, None if unchanged, ... if unsure."},
+    {"sanitize_url", sanitize_url, METH_O,
+     "URLSanitizer().url(s): bytes if changed, None if unchanged, ... if unsure."},
     {"sanitize_sql", sanitize_sql, METH_O, "sanitize_statement(s, {'sql'}): bytes, None or ... as sanitize_url."},
     {"detectors_mask", detectors_mask, METH_O, "The detector bits of an iterable of detector names."},
     {"_bench", bench, METH_VARARGS, "Benchmark helper: one of the functions over a list of bytes, in C."},

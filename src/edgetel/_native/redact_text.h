@@ -297,7 +297,8 @@ static int rt_assignment_at(const char *s, Py_ssize_t n, Py_ssize_t p)
     if (j < 2 || !rt_alpha(u[j]))
         return 0;
     for (size_t i = 0; i < sizeof kw / sizeof *kw; i++)
-        if (rt_lower(u[j]) == (unsigned char)kw[i].w[kw[i].len - 1] && rt_at_ci(s, n, j + 1 - kw[i].len, kw[i].w, kw[i].len))
+        if (rt_lower(u[j]) == (unsigned char)kw[i].w[kw[i].len - 1]
+            && rt_at_ci(s, n, j + 1 - kw[i].len, kw[i].w, kw[i].len))
             return 1;
     return 0;
 }
@@ -538,7 +539,8 @@ static inline int rt_detect_maybe(const char *s, Py_ssize_t n, unsigned en)
                 return 1;
             break;
         case RT_T_B:
-            if (((en & RT_DET_BEARER_TOKEN) && rt_bearer_at(s, n, i)) || ((en & RT_DET_BASIC_AUTH) && rt_basic_at(s, n, i)))
+            if (((en & RT_DET_BEARER_TOKEN) && rt_bearer_at(s, n, i))
+                || ((en & RT_DET_BASIC_AUTH) && rt_basic_at(s, n, i)))
                 return 1;
             break;
         case RT_T_COLON:
