@@ -89,6 +89,10 @@ def test_package_installs_validates_runs_and_purges(tmp_path: Path) -> None:
         res = chroot(root, "/usr/bin/edgetel", "validate", "--config", "/etc/edgetel/agent.yaml")
         assert res.returncode == 0, res.stderr
         assert chroot(root, "id", "-u", "edgetel").returncode == 0
+        # the package carries the compiled hot paths, not only their Python fallbacks
+        native = sorted(c.stem for c in (REPO / "src/edgetel/_native").glob("*.c"))
+        res = chroot(root, "/opt/edgetel/bin/python", "-c", "; ".join(f"import edgetel._native.{m}" for m in native))
+        assert res.returncode == 0, res.stderr
 
         port = free_port()
         cfg = (root / "etc/edgetel/agent.yaml").read_text().replace("127.0.0.1:13133", f"127.0.0.1:{port}")
@@ -138,6 +142,7 @@ def test_package_installs_validates_runs_and_purges(tmp_path: Path) -> None:
             assert proc.stdout is not None
             log = proc.stdout.read().decode()
             assert "edgetel started" in log and "permission" not in log.lower(), log
+            assert "is not built" not in log, log
         time.sleep(0.2)
         res = chroot(root, "dpkg", "--purge", "edgetel")
         assert res.returncode == 0, res.stdout + res.stderr
