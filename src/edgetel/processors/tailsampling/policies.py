@@ -162,8 +162,9 @@ class LatencyPercentile:
 
     With `max_window` a group also learns over that longer history (more traces: a more precise percentile, see
     docs/sampling.md, "The bound") and uses it while the last `window` agrees: while the share of that window's
-    traces at or above the long history's percentile is within DETECT_Z standard errors of 1 - q. After a real
-    latency change it is not, and the group follows `window` alone until the long history has caught up."""
+    traces at or above the long history's threshold is within DETECT_Z standard errors (plus one trace) of the
+    long history's own share. After a real latency change it is not, and the group follows `window` alone until
+    the long history has caught up."""
 
     def __init__(self, name: str, percentile: float, group_by: list[str], window: float, min_traces: int,
                  max_groups: int, confidence: float = 50.0, max_window: float = 0.0) -> None:  # fmt: skip
