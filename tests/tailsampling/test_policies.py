@@ -265,3 +265,6 @@ def test_max_window_uses_the_long_history_until_the_latency_changes() -> None:
 def test_max_window_off_by_default_and_with_a_window_as_long() -> None:
     assert LatencyPercentile("s", 99, ["span.name"], 300, 100, 10).max_window == 0.0
     assert LatencyPercentile("s", 99, ["span.name"], 300, 100, 10, 50, 300).max_window == 0.0
+    b = build({"policies": [policy("p99", "latency_percentile", window="5m", max_window="1h")]})
+    pol = b.proc._keep[0]
+    assert isinstance(pol, LatencyPercentile) and pol.max_window == 3600.0
