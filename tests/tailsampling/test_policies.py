@@ -7,7 +7,8 @@ import os
 import random
 
 from edgetel.processors.tailsampling.buffer import ScopeTable, Trace
-from edgetel.processors.tailsampling.policies import LONG_TOP, LatencyPercentile, TraceInfo
+from edgetel.processors.tailsampling.percentile import LONG_TOP, LatencyPercentile
+from edgetel.processors.tailsampling.policies import TraceInfo
 from edgetel.processors.tailsampling.tracestate import threshold_for
 
 from .helpers import Built, build, policy, span

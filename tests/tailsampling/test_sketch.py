@@ -9,7 +9,7 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgetel.processors.tailsampling.policies import normal_quantile
+from edgetel.processors.tailsampling.percentile import normal_quantile
 from edgetel.processors.tailsampling.sketch import GAMMA, WindowedSketch
 
 

@@ -34,7 +34,8 @@ from edgetel.processors.tailsampling.config import TailSamplingConfig
 from edgetel.processors.tailsampling.decision_cache import DecisionCache
 from edgetel.processors.tailsampling.intake import Group, split, walk
 from edgetel.processors.tailsampling.metrics import TailSamplingMetrics
-from edgetel.processors.tailsampling.policies import NO_THRESHOLD, LatencyPercentile, Policy, TraceInfo, build
+from edgetel.processors.tailsampling.percentile import LatencyPercentile
+from edgetel.processors.tailsampling.policies import NO_THRESHOLD, Policy, TraceInfo, build
 from edgetel.processors.tailsampling.tracestate import with_threshold
 
 TICK = 0.1  # seconds between decision passes
