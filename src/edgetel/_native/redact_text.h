@@ -28,6 +28,7 @@
 #ifndef EDGETEL_REDACT_TEXT_H
 #define EDGETEL_REDACT_TEXT_H
 
+#include <stdint.h>
 #include <string.h>
 
 typedef struct {
@@ -691,16 +692,28 @@ static inline int rt_finish(const char *s, Py_ssize_t n, RtBuf *out)
     return 1;
 }
 
+static inline int rt_ascii(const char *s, Py_ssize_t n)
+{
+    uint64_t acc = 0, w;
+    Py_ssize_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        memcpy(&w, s + k, 8);
+        acc |= w;
+    }
+    for (; k < n; k++)
+        acc |= (unsigned char)s[k];
+    return (acc & 0x8080808080808080ull) == 0;
+}
+
 static inline int rt_sanitize_url(const char *s, Py_ssize_t n, RtBuf *out)
 {
     const unsigned char *u = (const unsigned char *)s;
     out->len = 0;
-    for (Py_ssize_t k = 0; k < n; k++)
-        if (u[k] >= 0x80)
-            return 2;
+    if (!rt_ascii(s, n))
+        return 2;
     Py_ssize_t i = -1, rest = 0;
-    for (Py_ssize_t k = 0; k + 2 < n; k++)
-        if (s[k] == ':' && s[k + 1] == '/' && s[k + 2] == '/') {
+    for (Py_ssize_t k = rt_find(s, 0, n, ':'); k >= 0; k = rt_find(s, k + 1, n, ':'))
+        if (k + 2 < n && s[k + 1] == '/' && s[k + 2] == '/') {
             i = k;
             break;
         }
@@ -774,12 +787,22 @@ static inline int rt_ident_char(unsigned char c)
     return rt_alnum(c) || c == '_' || c == '$' || c == '@' || c == '#' || c == ':';
 }
 
+/* the bytes _SQL's alternatives start with */
+static const unsigned char rt_sql_start[256] = {
+    ['-'] = 1, ['/'] = 1, ['\''] = 1, ['$'] = 1, ['"'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+    ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+};
+
 static inline int rt_sanitize_sql(const char *s, Py_ssize_t n, RtBuf *out)
 {
     const unsigned char *u = (const unsigned char *)s;
     Py_ssize_t i = 0, copied = 0; /* s[copied:i] is pending output */
     out->len = 0;
-    while (i < n) {
+    for (;;) {
+        while (i < n && !rt_sql_start[u[i]])
+            i++;
+        if (i >= n)
+            break;
         unsigned char c = u[i];
         Py_ssize_t e = -1; /* end of a token starting at i */
         int keep = 0;
