@@ -114,6 +114,8 @@ def test_statement_kind_is_chosen_by_content() -> None:
     assert sanitize_statement("weird 'x'", all_kinds) == "weird ?"
     # whitespace that str.lstrip(" \t\r\n(") keeps once raised IndexError and refused the whole batch
     assert classify("\u00a0") == "sql" and sanitize_statement("\u00a0\u2003", all_kinds) == "\u00a0\u2003"
+    for blank in ("\x0c", " \u3000", "(\x0b"):
+        assert sanitize_statement(blank, {"sql"}) == blank
 
 
 def test_sql_span_names() -> None:
