@@ -192,6 +192,36 @@ def test_table_is_bounded() -> None:
     assert table.digest(b"c1:1|c", lambda n, t: (acc, 1.0, 0)) == (1, 1, [])  # prefixes with an Acc still go in
 
 
+def test_table_clear_survives_reentry_from_a_released_series() -> None:
+    """clear() releases Accs, which can run a series' __del__; one that digests into the same table must find
+    it empty, not read the keys being freed (a use after free before the fix)."""
+    assert native is not None
+    table = native.Table()
+
+    class S:
+        value = 0.0
+        ts_ns = 0
+        updated = False
+
+        def __init__(self, line: bytes) -> None:
+            self.line = line
+
+        def __del__(self) -> None:
+            later.append(table.digest(self.line, lambda n, t: (native.Acc(Plain(), 1), 1.0, 0)))
+
+    class Plain:
+        value = 0.0
+        ts_ns = 0
+        updated = False
+
+    later: list[Any] = []
+    lines = [b"x%d:1|c" % i for i in range(5)]
+    assert table.digest(b"\n".join(lines), lambda n, t: (native.Acc(S(n + b":1|" + t), 1), 1.0, 0))[:2] == (5, 5)
+    table.sync()
+    table.clear()
+    assert sorted(later) == [(1, 1, [])] * 5 and len(table) == 5  # what the __del__ digests added stays
+
+
 @pytest.mark.skipif(not hasattr(native, "recv_burst"), reason="recvmmsg is Linux only")
 def test_recv_burst() -> None:
     assert native is not None

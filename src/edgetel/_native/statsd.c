@@ -63,17 +63,21 @@ static uint64_t prefix_hash(const char *name, Py_ssize_t nlen, const char *tail,
     return hash_bytes(hash_bytes(0x51ED270B7A3F1C2DULL, name, nlen), tail, tlen);
 }
 
+/* The table is emptied before any Acc is released: releasing one can run Python code (a series' __del__) that
+   uses the table again. */
 static void table_clear(TableObject *t)
 {
-    for (size_t i = 0; i < t->cap; i++) {
-        if (t->slots[i].key != NULL) {
-            PyMem_Free(t->slots[i].key);
-            Py_XDECREF(t->slots[i].acc);
-        }
-    }
-    PyMem_Free(t->slots);
+    Entry *slots = t->slots;
+    size_t cap = t->cap;
     t->slots = NULL;
     t->cap = t->count = t->nfallback = 0;
+    for (size_t i = 0; i < cap; i++) {
+        if (slots[i].key != NULL) {
+            PyMem_Free(slots[i].key);
+            Py_XDECREF(slots[i].acc);
+        }
+    }
+    PyMem_Free(slots);
 }
 
 static Entry *lookup(TableObject *t, uint64_t h, const char *name, Py_ssize_t nlen, const char *tail, Py_ssize_t tlen)
