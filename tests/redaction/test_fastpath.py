@@ -364,3 +364,36 @@ def test_deeply_nested_values_stop_where_the_python_walker_stops() -> None:
         put(sp.attributes, f"map{depth}", deep_map)
     same(DEFAULT_RULES, t.serialize(), "traces")
     same({"allow_all_keys": True, "keep_gen_ai_content": True}, t.serialize(), "traces")
+
+
+def test_clear_keys_survives_a_walk_from_a_released_action() -> None:
+    """clear_keys() releases the remembered actions, which can run a __del__; one that walks with the same Walker
+    must find the table consistent, not read the keys being freed (a use after free before the fix)."""
+    from edgetel._native import redact  # the module is built (see pytestmark)
+
+    def msg(field: int, body: bytes) -> bytes:
+        return bytes([field << 3 | 2, len(body)]) + body
+
+    data = msg(1, msg(2, msg(2, msg(9, msg(1, b"k") + msg(2, msg(1, b"v"))))))
+    later: list[object] = []
+
+    class Act:
+        def __del__(self) -> None:
+            later.append(walker.traces(data, {}))
+
+    walker = redact.Walker(
+        classify=lambda key, nested: (1, "r", None, Act()),
+        scan=lambda s: None,
+        name=lambda s: None,
+        value=lambda act, raw: None,
+        allowed=object(),
+        enabled=0,
+        scalars=0,
+        name_url=False,
+        name_sql=False,
+        gen_ai_event_keys=None,
+        sql_keywords=frozenset(),
+    )
+    assert walker.traces(data, {}) is data and walker.keys == 1
+    walker.clear_keys()
+    assert later == [data] and walker.keys == 1  # the key the __del__ walk classified again stays

@@ -81,19 +81,21 @@ static uint64_t key_hash(const char *p, Py_ssize_t n)
     return h ^ (h >> 32);
 }
 
+/* Each entry leaves the table before its objects are released: releasing one can run Python code (a __del__)
+   that walks with this Walker again and so reads and fills the table. */
 static void table_clear(WalkerObject *w)
 {
     for (Py_ssize_t i = 0; w->slots != NULL && i < TABLE_CAP; i++) {
-        KeyEntry *e = &w->slots[i];
-        if (e->key != NULL) {
-            PyMem_Free(e->key);
-            Py_CLEAR(e->rule);
-            Py_CLEAR(e->fn);
-            Py_CLEAR(e->act);
-            e->key = NULL;
+        KeyEntry e = w->slots[i];
+        if (e.key != NULL) {
+            w->slots[i] = (KeyEntry){0};
+            w->count--;
+            PyMem_Free(e.key);
+            Py_XDECREF(e.rule);
+            Py_XDECREF(e.fn);
+            Py_XDECREF(e.act);
         }
     }
-    w->count = 0;
     for (Py_ssize_t i = 0; w->memo != NULL && i < MEMO_SLOTS; i++) {
         PyMem_Free(w->memo[i].text);
         w->memo[i].text = NULL;
