@@ -222,6 +222,24 @@ def test_table_clear_survives_reentry_from_a_released_series() -> None:
     assert sorted(later) == [(1, 1, [])] * 5 and len(table) == 5  # what the __del__ digests added stays
 
 
+def test_a_failed_acc_init_leaks_nothing_when_retried() -> None:
+    import tracemalloc
+
+    assert native is not None
+    acc = native.Acc.__new__(native.Acc)
+    bad = [0.0] * 4000 + ["x"]  # fails after the bucket arrays are allocated
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(100):
+            with pytest.raises(TypeError):
+                acc.__init__(object(), 2, bounds=bad)
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 1_000_000  # 64 KiB a call before the fix
+
+
 @pytest.mark.skipif(not hasattr(native, "recv_burst"), reason="recvmmsg is Linux only")
 def test_recv_burst() -> None:
     assert native is not None

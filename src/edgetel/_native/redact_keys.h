@@ -125,6 +125,13 @@ static void memo_store(MemoEntry *m, uint64_t h, const char *s, Py_ssize_t n)
     }
 }
 
+static void keyact_release(KeyAct *a)
+{
+    Py_XDECREF(a->rule);
+    Py_XDECREF(a->fn);
+    Py_XDECREF(a->act);
+}
+
 /* The action for key k[0:n] (`nested`: inside a kvlist value) into *out (new references): from the table, else
  * from classify(key, nested). */
 static int key_action(Ctx *c, const char *k, Py_ssize_t n, int nested, KeyAct *out)
@@ -165,6 +172,7 @@ static int key_action(Ctx *c, const char *k, Py_ssize_t n, int nested, KeyAct *o
         return 0;
     if (w->slots == NULL || w->count >= MAX_KEYS) {
         if (w->slots == NULL && (w->slots = PyMem_Calloc(TABLE_CAP, sizeof(KeyEntry))) == NULL) {
+            keyact_release(out); /* callers release *out only on success */
             PyErr_NoMemory();
             return -1;
         }
@@ -172,6 +180,7 @@ static int key_action(Ctx *c, const char *k, Py_ssize_t n, int nested, KeyAct *o
     }
     char *copy = PyMem_Malloc(n ? (size_t)n : 1);
     if (copy == NULL) {
+        keyact_release(out);
         PyErr_NoMemory();
         return -1;
     }
@@ -182,13 +191,6 @@ static int key_action(Ctx *c, const char *k, Py_ssize_t n, int nested, KeyAct *o
                              Py_NewRef(out->act)};
     w->count++;
     return 0;
-}
-
-static void keyact_release(KeyAct *a)
-{
-    Py_XDECREF(a->rule);
-    Py_XDECREF(a->fn);
-    Py_XDECREF(a->act);
 }
 
 #endif

@@ -68,6 +68,8 @@ static int Acc_init(AccObject *self, PyObject *args, PyObject *kwds)
             return -1;
         }
     }
+    PyMem_Free(self->bounds); /* left by an __init__ that failed: not in use (no table takes an Acc without series) */
+    PyMem_Free(self->buckets);
     self->bounds = PyMem_Calloc((size_t)nb + 1, sizeof(double));
     self->buckets = PyMem_Calloc((size_t)nb + 1, sizeof(double));
     if (self->bounds == NULL || self->buckets == NULL) {
