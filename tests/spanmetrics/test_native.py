@@ -61,3 +61,18 @@ def test_same_series_as_the_python_loop(raws: list[bytes], cfg: dict[str, Any]) 
 def test_arbitrary_bytes_never_crash(raw: bytes) -> None:
     assert NATIVE is not None
     NATIVE(raw, 1e-9, [0.1, 1.0], [ROUTE, "n"])
+
+
+def test_bounds_that_change_while_read_are_safe() -> None:
+    """A bound's __float__ that empties the bounds list must not make span_metrics read past its end (it read
+    freed or missing items before the fix: a crash)."""
+    assert NATIVE is not None
+    bounds: list[Any] = []
+
+    class Shrinking:
+        def __float__(self) -> float:
+            bounds.clear()
+            return 1.0
+
+    bounds.extend([Shrinking()] + [2.0] * 50)
+    assert NATIVE(b"", 1.0, bounds, []) == []

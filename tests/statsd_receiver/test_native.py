@@ -240,6 +240,19 @@ def test_a_failed_acc_init_leaks_nothing_when_retried() -> None:
     assert grown < 1_000_000  # 64 KiB a call before the fix
 
 
+def test_acc_bounds_that_change_while_read_are_safe() -> None:
+    assert native is not None
+    bounds: list[Any] = []
+
+    class Shrinking:
+        def __float__(self) -> float:
+            bounds.clear()  # read past the list's end (a crash) before the fix
+            return 1.0
+
+    bounds.extend([Shrinking()] + [2.0] * 50)
+    native.Acc(object(), 2, bounds=bounds)
+
+
 @pytest.mark.skipif(not hasattr(native, "recv_burst"), reason="recvmmsg is Linux only")
 def test_recv_burst() -> None:
     assert native is not None

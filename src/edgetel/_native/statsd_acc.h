@@ -58,7 +58,7 @@ static int Acc_init(AccObject *self, PyObject *args, PyObject *kwds)
             PyErr_SetString(PyExc_TypeError, "a histogram needs bounds");
             return -1;
         }
-        seq = PySequence_Fast(bounds, "bounds must be a sequence of floats");
+        seq = PySequence_Tuple(bounds); /* a list could change under us (a bound's __float__) */
         if (seq == NULL)
             return -1;
         nb = PySequence_Fast_GET_SIZE(seq);

@@ -381,8 +381,9 @@ static PyObject *span_metrics(PyObject *self, PyObject *args) {
     Dim *dv = NULL;
     if (!PyArg_ParseTuple(args, "y*dOO", &view, &a.scale, &bounds_in, &dims_in))
         return NULL;
-    bounds = PySequence_Fast(bounds_in, "bounds must be a sequence");
-    dims_seq = bounds == NULL ? NULL : PySequence_Fast(dims_in, "dims must be a sequence");
+    /* tuples: a list could change under us (a bound's __float__, a __del__ run by the GC) */
+    bounds = PySequence_Tuple(bounds_in);
+    dims_seq = bounds == NULL ? NULL : PySequence_Tuple(dims_in);
     if (dims_seq == NULL)
         goto done;
     a.nb = PySequence_Fast_GET_SIZE(bounds);
