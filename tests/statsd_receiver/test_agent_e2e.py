@@ -60,12 +60,14 @@ def test_agent_statsd_end_to_end(tmp_path: Path) -> None:
         dog.increment("dd.hits", 4, tags=["env:prod"])
         dog.set("dd.users", "u1")
         dog.close_socket()
-        wait_for(
-            lambda: (
-                latest(out).get(("jobs", ()), (0, None))[1] is not None
-                and latest(out)[("jobs", ())][1].as_double == 5.0
-            )
-        )
+        # Three sockets, read independently: wait until every line has been flushed, not only the counter's.
+        expected = [("jobs", ()), ("api.get", ()), ("queue", ()), ("dd.hits", (("env", "prod"),))]
+
+        def flushed() -> bool:
+            pts = latest(out)
+            return all(key in pts for key in expected) and pts[("jobs", ())][1].as_double == 5.0
+
+        wait_for(flushed)
         pts = latest(out)
         start = pts[("jobs", ())][1].start_time_unix_nano
         m, p = pts[("api.get", ())]
