@@ -216,8 +216,11 @@ def test_overload_sheds_predictably_and_counts_everything(ports: dict[str, int])
         # Recovery: the backend comes up, the queue drains, RSS falls below the soft limit, data is accepted again.
         with OTLPServer(grpc_port=ports["dead"], http_enabled=False) as backend:
             wait_for(lambda: agent.metric("edgetel_memory_limiter_state", processor="memory_limiter") == 0, 60, 0.5)
+            # what was held drains first (on a busy machine RSS may touch the soft limit again meanwhile)
+            drained = m["accepted_grpc"] + m["accepted_http"]
+            wait_for(lambda: backend.spans() >= drained, 90, 0.5)
             after = _gen_grpc(ports["grpc"], 0.5, 10)
-            held = m["accepted_grpc"] + m["accepted_http"] + after["ok"]
+            held = drained + after["ok"]
             # Everything the agent accepted reaches the backend: nothing it took was lost.
             try:
                 wait_for(lambda: backend.spans() >= held, 90, 0.5)
@@ -264,7 +267,7 @@ def test_overload_sheds_predictably_and_counts_everything(ports: dict[str, int])
     assert s["packets"] == m["statsd_packets"] + drops, report
     assert m["statsd_lines"] == m["statsd_packets"] * 20, report
     # Afterwards the agent accepts again and what it held was delivered.
-    # (while the queue drains, RSS may touch the soft limit again for a moment: most requests must pass)
+    # (RSS may still touch the soft limit for a moment while the new load is batched: most requests must pass)
     assert after["ok"] > 0 and after["ok"] > 4 * after["unavailable"] and after["other"] == 0, after
     assert recovered_spans == accepted["grpc"] + accepted["http"] + after["ok"], report
     assert m["limiter_refused_points"] == m["statsd_refused_points"], report  # only StatsD sends metrics
