@@ -5,6 +5,7 @@
 #ifndef EDGETEL_REDACT_KEYS_H
 #define EDGETEL_REDACT_KEYS_H
 
+#include "keyed_hash.h"
 #include "redact_text.h"
 #include "redact_wire.h"
 
@@ -67,19 +68,7 @@ typedef struct {
 
 /* ---- the key table ---------------------------------------------------------------------------------------- */
 
-static uint64_t key_hash(const char *p, Py_ssize_t n)
-{
-    uint64_t h = (uint64_t)n * 0xA0761D6478BD642FULL, w;
-    for (; n >= 8; p += 8, n -= 8) {
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xE7037ED1A0B428DBULL;
-        h ^= h >> 32;
-    }
-    for (w = 0; n > 0; n--)
-        w = w << 8 | (uint8_t)p[n - 1];
-    h = (h ^ w) * 0xE7037ED1A0B428DBULL;
-    return h ^ (h >> 32);
-}
+static uint64_t key_hash(const char *p, Py_ssize_t n) { return keyed_hash(p, n); }
 
 /* Each entry leaves the table before its objects are released: releasing one can run Python code (a __del__)
    that walks with this Walker again and so reads and fills the table. */

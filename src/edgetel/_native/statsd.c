@@ -15,6 +15,7 @@ Python series. No global mutable state; memory is bounded by MAX_ENTRIES prefixe
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "keyed_hash.h"
 #include "statsd_acc.h"
 #include "statsd_recv.h"
 
@@ -41,26 +42,9 @@ typedef struct {
     int busy; /* inside digest: resolve() must not re-enter the table */
 } TableObject;
 
-static uint64_t hash_bytes(uint64_t h, const char *p, Py_ssize_t n)
-{
-    const uint64_t k = 0x9E3779B97F4A7C15ULL;
-    while (n >= 8) {
-        uint64_t w;
-        memcpy(&w, p, 8);
-        h = (h ^ w) * k;
-        h ^= h >> 29;
-        p += 8;
-        n -= 8;
-    }
-    uint64_t w = 0;
-    memcpy(&w, p, (size_t)n);
-    h = (h ^ w ^ ((uint64_t)n << 56)) * k;
-    return h ^ (h >> 32);
-}
-
 static uint64_t prefix_hash(const char *name, Py_ssize_t nlen, const char *tail, Py_ssize_t tlen)
 {
-    return hash_bytes(hash_bytes(0x51ED270B7A3F1C2DULL, name, nlen), tail, tlen);
+    return keyed_hash(name, nlen) * 0x9E3779B97F4A7C15ULL ^ keyed_hash(tail, tlen);
 }
 
 /* The table is emptied before any Acc is released: releasing one can run Python code (a series' __del__) that

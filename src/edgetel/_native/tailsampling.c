@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "keyed_hash.h"
+
 typedef struct {
     uint32_t num;
     int wt;
@@ -225,13 +227,6 @@ static int frames(const uint8_t *p, const uint8_t *end, PyObject **out) {
     return 0;
 }
 
-static uint64_t hash_bytes(const uint8_t *p, size_t n) {
-    uint64_t h = 0xCBF29CE484222325ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 0x100000001B3ULL;
-    return h ^ (h >> 29);
-}
-
 /* One (trace id, framed spans, span count, earliest start, latest end, code mask, root name or None, first
  * trace_state) tuple per group. Returns a new reference, NULL with an exception, or NULL without (not UTF-8). */
 static PyObject *group_tuple(const SpanInfo *spans, const Group *g) {
@@ -318,7 +313,7 @@ static int scope_groups(const uint8_t *p, const uint8_t *end, PyObject *out) {
             rc = -1;
             goto done;
         }
-        size_t slot = (size_t)hash_bytes(s->tid, s->tid_len) & (cap - 1);
+        size_t slot = (size_t)keyed_hash(s->tid, (Py_ssize_t)s->tid_len) & (cap - 1);
         for (;;) {
             Py_ssize_t gi = table[slot];
             if (gi < 0) {
