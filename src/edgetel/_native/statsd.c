@@ -264,25 +264,18 @@ static int apply_gauge(TableObject *t, const Entry *e, const char *v, Py_ssize_t
 {
     double x;
     int r;
-    if (memchr(v, ':', (size_t)n) == NULL) {
-        if ((r = parse_value(v, n, &x)) <= 0)
-            return r;
-        if (!isfinite(x))
-            return 0;
-        gauge_set(e->acc, v, x);
-    } else {
-        for (int pass = 0; pass < 2; pass++) { /* validate every part, then apply them */
-            for (Py_ssize_t start = 0; start <= n;) {
-                const char *c = memchr(v + start, ':', (size_t)(n - start));
-                Py_ssize_t stop = c ? c - v : n;
-                if ((r = parse_value(v + start, stop - start, &x)) <= 0)
-                    return r;
-                if (!isfinite(x))
-                    return 0;
-                if (pass == 1)
-                    gauge_set(e->acc, v + start, x);
-                start = stop + 1;
-            }
+    /* several parts: validate every one (pass 0), then apply them (pass 1); a single value is applied at once */
+    for (int pass = memchr(v, ':', (size_t)n) == NULL; pass < 2; pass++) {
+        for (Py_ssize_t start = 0; start <= n;) {
+            const char *c = memchr(v + start, ':', (size_t)(n - start));
+            Py_ssize_t stop = c ? c - v : n;
+            if ((r = parse_value(v + start, stop - start, &x)) <= 0)
+                return r;
+            if (!isfinite(x))
+                return 0;
+            if (pass == 1)
+                gauge_set(e->acc, v + start, x);
+            start = stop + 1;
         }
     }
     if (e->ts)

@@ -106,6 +106,16 @@ static PyTypeObject AccType = {
     .tp_dealloc = (destructor)Acc_dealloc,
 };
 
+static int set_float_attr(PyObject *obj, const char *attr, double value)
+{
+    PyObject *nv = PyFloat_FromDouble(value);
+    if (nv == NULL)
+        return -1;
+    int rc = PyObject_SetAttrString(obj, attr, nv);
+    Py_DECREF(nv);
+    return rc;
+}
+
 /* series.<attr> += delta (a float attribute). */
 static int add_float_attr(PyObject *obj, const char *attr, double delta)
 {
@@ -116,22 +126,7 @@ static int add_float_attr(PyObject *obj, const char *attr, double delta)
     Py_DECREF(cur);
     if (v == -1.0 && PyErr_Occurred())
         return -1;
-    PyObject *nv = PyFloat_FromDouble(v + delta);
-    if (nv == NULL)
-        return -1;
-    int rc = PyObject_SetAttrString(obj, attr, nv);
-    Py_DECREF(nv);
-    return rc;
-}
-
-static int set_float_attr(PyObject *obj, const char *attr, double value)
-{
-    PyObject *nv = PyFloat_FromDouble(value);
-    if (nv == NULL)
-        return -1;
-    int rc = PyObject_SetAttrString(obj, attr, nv);
-    Py_DECREF(nv);
-    return rc;
+    return set_float_attr(obj, attr, v + delta);
 }
 
 static int add_buckets(AccObject *a)
@@ -191,8 +186,7 @@ static int sync_acc(AccObject *a)
     a->value = a->count = a->sum = 0.0;
     a->mode = GAUGE_NONE;
     a->ts = 0;
-    if (a->nb >= 0)
-        memset(a->buckets, 0, ((size_t)a->nb + 1) * sizeof(double));
+    memset(a->buckets, 0, ((size_t)a->nb + 1) * sizeof(double));
     a->dirty = 0;
     return rc;
 }
