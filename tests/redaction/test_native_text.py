@@ -3,9 +3,7 @@ prefilter never says "no" when a detector would change a value, and the sanitize
 
 from __future__ import annotations
 
-import json
 import string
-from pathlib import Path
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any
 
@@ -17,23 +15,19 @@ from edgetel._native import load
 from edgetel.processors.redaction.detectors import DETECTORS, Detectors
 from edgetel.processors.redaction.sanitizers import URLSanitizer, sanitize_statement
 
+from .helpers import load as load_corpus
+
 _native = load("redact_text")
 pytestmark = pytest.mark.skipif(_native is None, reason="edgetel._native.redact_text is not built")
 if TYPE_CHECKING:  # the stub's signatures
     from edgetel._native import redact_text as native
 else:
     native = _native
-DATA = Path(__file__).parent / "data"
 FAST = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def corpus(name: str) -> list[str]:
-    lines = (DATA / name).read_text().splitlines()
-    return [json.loads(line)["value"] for line in lines if line.strip() and not line.startswith("#")]
-
-
-SECRETS = corpus("secrets.jsonl")
-BENIGN = corpus("benign.jsonl")
+SECRETS = [e["value"] for e in load_corpus("secrets.jsonl")]
+BENIGN = [e["value"] for e in load_corpus("benign.jsonl")]
 # attribute values of realistic spans (see benchmarks/redaction.py): none of them holds a secret
 TYPICAL = [
     "GET", "POST", "/api/v1/orders/{id}", "/checkout", "200", "shop.example.com", "10.0.3.17", "8443", "http",

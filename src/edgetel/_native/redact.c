@@ -134,7 +134,7 @@ static int span_name(Ctx *c, const Field *f)
         return 0;
     int py = rt_detect_maybe(s, n, c->w->enabled) || (c->w->name_url && memchr(s, '/', (size_t)n) != NULL);
     for (Py_ssize_t i = 0; c->w->name_sql && !py && i < n; i++)
-        py = strchr("'\"=(<>$", s[i]) != NULL && s[i] != 0;
+        py = memchr("'\"=(<>$", s[i], 7) != NULL;
     return py ? call_apply(c, c->w->name, f, 2) : 0;
 }
 

@@ -68,8 +68,6 @@ typedef struct {
 
 /* ---- the key table ---------------------------------------------------------------------------------------- */
 
-static uint64_t key_hash(const char *p, Py_ssize_t n) { return keyed_hash(p, n); }
-
 /* Each entry leaves the table before its objects are released: releasing one can run Python code (a __del__)
    that walks with this Walker again and so reads and fills the table. */
 static void table_clear(WalkerObject *w)
@@ -96,7 +94,7 @@ static MemoEntry *memo_slot(WalkerObject *w, int kind, const char *s, Py_ssize_t
 {
     if (n > MEMO_MAX_LEN || (w->memo == NULL && (w->memo = PyMem_Calloc(MEMO_SLOTS, sizeof(MemoEntry))) == NULL))
         return NULL;
-    *h = key_hash(s, n) + (uint64_t)kind;
+    *h = keyed_hash(s, n) + (uint64_t)kind;
     return &w->memo[*h & (MEMO_SLOTS - 1)];
 }
 
@@ -126,7 +124,7 @@ static void keyact_release(KeyAct *a)
 static int key_action(Ctx *c, const char *k, Py_ssize_t n, int nested, KeyAct *out)
 {
     WalkerObject *w = c->w;
-    uint64_t h = key_hash(k, n) ^ (uint64_t)nested;
+    uint64_t h = keyed_hash(k, n) ^ (uint64_t)nested;
     size_t i = (size_t)h & (TABLE_CAP - 1);
     if (w->slots != NULL) {
         for (KeyEntry *e = &w->slots[i]; e->key != NULL; e = &w->slots[i = (i + 1) & (TABLE_CAP - 1)]) {

@@ -17,8 +17,7 @@
  *                         first): 1 changed, 0 unchanged (out holds a copy of s), 2 not handled here (ask
  *                         Python; out is unspecified), -1 error with a Python exception set. 2 comes for a
  *                         non-ASCII URL, and for SQL with a literal that ends in a backslash or a dollar-quote
- *                         tag over 64 characters; SQL may hold any UTF-8. (For a statement of whitespace that
- *                         classify() cannot split, e.g. "\x0c", Python raises IndexError; C answers 0.)
+ *                         tag over 64 characters; SQL may hold any UTF-8.
  *   rt_detectors_mask(names)
  *                         RT_DET_* bits from an iterable of detector names (str), or (unsigned)-1 with an
  *                         exception set (ValueError for an unknown name).
