@@ -87,10 +87,15 @@ static uint64_t fixed64(const uint8_t *p) {
     return v;
 }
 
+/* An int32 field (an enum) as upb reads it: the low 32 bits of the varint, signed. */
+static int64_t int32_of(uint64_t raw) {
+    uint32_t u = (uint32_t)raw;
+    return u >= 0x80000000u ? (int64_t)u - 0x100000000LL : (int64_t)u;
+}
+
 /* The bit a status code sets in a trace's code mask (codes outside 0..62 share bit 63). */
 static uint64_t code_bit(uint64_t raw) {
-    uint32_t u = (uint32_t)raw; /* an int32 enum: upb keeps the low 32 bits */
-    int64_t c = u >= 0x80000000u ? (int64_t)u - 0x100000000LL : (int64_t)u;
+    int64_t c = int32_of(raw);
     return c >= 0 && c < 63 ? (uint64_t)1 << c : (uint64_t)1 << 63;
 }
 
@@ -154,11 +159,53 @@ static PyObject *text(const uint8_t *p, size_t n) {
     return s;
 }
 
+/* One AnyValue, as far as a reader needs it: tag 0 empty, 1 string, 2 bool, 3 int, 4 double, 5 other. */
+typedef struct {
+    int tag;
+    const uint8_t *s;
+    size_t len;
+    uint64_t v;
+} Val;
+
+/* Feed one AnyValue occurrence into `val` (occurrences merge: the oneof member set last wins). */
+static int any_value(const uint8_t *p, const uint8_t *end, Val *val) {
+    static const int8_t want[8] = {-1, 2, 0, 0, 1, 2, 2, 2}; /* each member's wire type */
+    static const int8_t tags[8] = {0, 1, 2, 3, 4, 5, 5, 5};
+    Field f;
+    int r;
+    while ((r = next_field(&p, end, &f)) > 0) {
+        if (f.num < 1 || f.num > 7 || want[f.num] != f.wt)
+            continue;
+        val->tag = tags[f.num];
+        val->s = f.data;
+        val->len = f.len;
+        val->v = f.wt == 1 ? fixed64(f.data) : f.wt == 2 ? 0 : f.num == 2 ? f.v != 0 : f.v;
+    }
+    return r;
+}
+
+/* One KeyValue: its final key and value. */
+static int key_value(const uint8_t *p, const uint8_t *end, const uint8_t **key, size_t *key_len, Val *val) {
+    Field f;
+    int r;
+    *key = NULL;
+    *key_len = 0;
+    *val = (Val){0, NULL, 0, 0};
+    while ((r = next_field(&p, end, &f)) > 0) {
+        if (f.num == 1 && f.wt == 2) {
+            *key = f.data;
+            *key_len = f.len;
+        } else if (f.num == 2 && f.wt == 2 && any_value(f.data, f.data + f.len, val) < 0)
+            return -1;
+    }
+    return r;
+}
+
 /* The value of resource attribute service.name (the first KeyValue with that key; "" unless a string), looked
  * up over every occurrence of ResourceSpans.resource (upb merges them). 1 found, 0 not found, -1 not walkable. */
 static int service_name(const uint8_t *p, const uint8_t *end, const uint8_t **sv, size_t *sv_len) {
-    Field rf, af, kf, vf;
-    int r, ra, rk, rv;
+    Field rf, af;
+    int r, ra;
     while ((r = next_field(&p, end, &rf)) > 0) {
         if (rf.num != 1 || rf.wt != 2)
             continue;
@@ -166,34 +213,14 @@ static int service_name(const uint8_t *p, const uint8_t *end, const uint8_t **sv
         while ((ra = next_field(&q, qend, &af)) > 0) {
             if (af.num != 1 || af.wt != 2)
                 continue;
-            const uint8_t *k = af.data, *kend = af.data + af.len, *key = NULL, *str = NULL;
-            size_t key_len = 0, str_len = 0;
-            uint32_t which = 0; /* the AnyValue oneof member set last */
-            while ((rk = next_field(&k, kend, &kf)) > 0) {
-                if (kf.num == 1 && kf.wt == 2) {
-                    key = kf.data;
-                    key_len = kf.len;
-                } else if (kf.num == 2 && kf.wt == 2) {
-                    const uint8_t *v = kf.data, *vend = kf.data + kf.len;
-                    while ((rv = next_field(&v, vend, &vf)) > 0) {
-                        static const int8_t want[8] = {-1, 2, 0, 0, 1, 2, 2, 2}; /* each member's wire type */
-                        if (vf.num >= 1 && vf.num <= 7 && want[vf.num] == vf.wt) {
-                            which = vf.num;
-                            if (vf.num == 1) {
-                                str = vf.data;
-                                str_len = vf.len;
-                            }
-                        }
-                    }
-                    if (rv < 0)
-                        return -1;
-                }
-            }
-            if (rk < 0)
+            const uint8_t *key;
+            size_t key_len;
+            Val val;
+            if (key_value(af.data, af.data + af.len, &key, &key_len, &val) < 0)
                 return -1;
             if (key != NULL && key_len == 12 && memcmp(key, "service.name", 12) == 0) {
-                *sv = which == 1 ? str : NULL;
-                *sv_len = which == 1 ? str_len : 0;
+                *sv = val.tag == 1 ? val.s : NULL;
+                *sv_len = val.tag == 1 ? val.len : 0;
                 return 1;
             }
         }

@@ -1,57 +1,15 @@
-/* The spanmetrics connector's per-span work (included by tailsampling.c, after its wire helpers): one pass over a
- * serialized ExportTraceServiceRequest that aggregates, per resource, the spans of each (name, kind, status code,
- * dimension values) into calls, a duration sum and bucket counts. The reference is the connector's Python loop
- * (edgetel.connectors.spanmetrics.connector); None (not walkable, a dimension whose value is bytes, an array or
- * a map, or more groups x buckets than MAX_CELLS) means: use it. */
+/* The spanmetrics connector's per-span work (included by tailsampling.c, after its wire and AnyValue readers):
+ * one pass over a serialized ExportTraceServiceRequest that aggregates, per resource, the spans of each (name,
+ * kind, status code, dimension values) into calls, a duration sum and bucket counts. The reference is the
+ * connector's Python loop (edgetel.connectors.spanmetrics.connector); None (not walkable, a dimension whose
+ * value is bytes, an array or a map, or more groups x buckets than MAX_CELLS) means: use it. */
 
 #define MAX_CELLS (1 << 22) /* bucket counters per call at most (32 MiB) */
-
-/* One AnyValue, as far as a dimension needs it: tag 0 empty, 1 string, 2 bool, 3 int, 4 double, 5 other. */
-typedef struct {
-    int tag;
-    const uint8_t *s;
-    size_t len;
-    uint64_t v;
-} Val;
 
 typedef struct {
     const char *key;
     Py_ssize_t len;
 } Dim;
-
-/* Feed one AnyValue occurrence into `val` (occurrences merge: the oneof member set last wins). */
-static int any_value(const uint8_t *p, const uint8_t *end, Val *val) {
-    static const int8_t want[8] = {-1, 2, 0, 0, 1, 2, 2, 2}; /* each member's wire type */
-    static const int8_t tags[8] = {0, 1, 2, 3, 4, 5, 5, 5};
-    Field f;
-    int r;
-    while ((r = next_field(&p, end, &f)) > 0) {
-        if (f.num < 1 || f.num > 7 || want[f.num] != f.wt)
-            continue;
-        val->tag = tags[f.num];
-        val->s = f.data;
-        val->len = f.len;
-        val->v = f.wt == 1 ? fixed64(f.data) : f.wt == 2 ? 0 : f.num == 2 ? f.v != 0 : f.v;
-    }
-    return r;
-}
-
-/* One KeyValue: its final key and value. */
-static int key_value(const uint8_t *p, const uint8_t *end, const uint8_t **key, size_t *key_len, Val *val) {
-    Field f;
-    int r;
-    *key = NULL;
-    *key_len = 0;
-    *val = (Val){0, NULL, 0, 0};
-    while ((r = next_field(&p, end, &f)) > 0) {
-        if (f.num == 1 && f.wt == 2) {
-            *key = f.data;
-            *key_len = f.len;
-        } else if (f.num == 2 && f.wt == 2 && any_value(f.data, f.data + f.len, val) < 0)
-            return -1;
-    }
-    return r;
-}
 
 /* Record the first occurrence of each dimension among the KeyValues of `p..end` (field `kv_field`). */
 static int find_dims(const uint8_t *p, const uint8_t *end, uint32_t kv_field, const Dim *dims, Py_ssize_t nd,
@@ -132,11 +90,6 @@ typedef struct {
     Py_ssize_t *table;
     size_t tcap;
 } Agg;
-
-static int64_t int32_of(uint64_t raw) {
-    uint32_t u = (uint32_t)raw;
-    return u >= 0x80000000u ? (int64_t)u - 0x100000000LL : (int64_t)u;
-}
 
 static uint64_t mix(uint64_t h, const void *p, size_t n) {
     const uint8_t *b = p;

@@ -16,7 +16,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from edgetel._native import load
 from edgetel.pdata.wire import read_varint
-from edgetel.processors.tailsampling.buffer import received_layout, varint
+from edgetel.processors.tailsampling.buffer import field_bytes, received_layout, varint
 
 # (trace id, its spans framed as ScopeSpans.spans fields and concatenated, span count, earliest start, latest
 # end (unix ns), status code mask (see code_bit), the first root span's name or None, the first span's
@@ -97,10 +97,9 @@ def walk_message(raw_in: bytes | None, req: Any) -> list[Block]:
 
 def _frame(message: bytes, schema_url: str) -> bytes:
     """Fields 1 (a resource or scope) and 3 (schema_url) of a ResourceSpans or ScopeSpans, framed."""
-    out = b"\x0a" + varint(len(message)) + message if message else b""
+    out = field_bytes(0x0A, message) if message else b""
     if schema_url:
-        su = schema_url.encode()
-        out += b"\x1a" + varint(len(su)) + su
+        out += field_bytes(0x1A, schema_url.encode())
     return out
 
 
