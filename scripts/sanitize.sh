@@ -4,7 +4,7 @@
 # An out-of-bounds read, a use after free or undefined behaviour aborts the run (PYTHONMALLOC=malloc: objects get
 # their own allocations, so reading past a small bytes object is seen too). Tests that run the agent as a
 # subprocess are left out (timing-bound; the sanitizer slows everything). Extra arguments go to pytest.
-#   scripts/sanitize.sh            (after scripts/setup.sh; test.sh runs it under CI=true)
+#   scripts/sanitize.sh            (after scripts/setup.sh; test.sh runs it as its last step)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -18,17 +18,9 @@ trap 'rm -rf "$SCRATCH"' EXIT
 git ls-files -z | xargs -0 -I{} cp --parents {} "$SCRATCH"
 for f in $(git ls-files --others --exclude-standard); do cp --parents "$f" "$SCRATCH"; done
 cd "$SCRATCH"
-"$ROOT/.venv/bin/python" - <<'PY'
-from pathlib import Path
-from setuptools import Extension, setup
-native = Path("src/edgetel/_native")
-flags = ["-O1", "-g", "-std=c11", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
-         "-fno-omit-frame-pointer", "-fno-strict-aliasing"]
-setup(script_args=["-q", "build_ext", "--inplace"], ext_modules=[
-    Extension(f"edgetel._native.{c.stem}", [str(c)], depends=[str(h) for h in native.glob("*.h")],
-              extra_compile_args=flags, extra_link_args=["-fsanitize=address,undefined"])
-    for c in sorted(native.glob("*.c"))])
-PY
+# setup.py's own build, with the sanitizers added to its flags (CFLAGS and LDFLAGS reach every extension)
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
+CFLAGS="$SAN" LDFLAGS="$SAN" "$ROOT/.venv/bin/python" setup.py -q build_ext --inplace --force
 TESTS=(tests/core/test_native.py tests/statsd_receiver tests/tailsampling tests/spanmetrics tests/redaction)
 PYTHONMALLOC=malloc LD_PRELOAD=$LIBASAN ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   PYTHONPATH="$SCRATCH/src" EDGETEL_REQUIRE_NATIVE=1 \
