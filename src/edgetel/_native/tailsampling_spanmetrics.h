@@ -91,11 +91,11 @@ typedef struct {
     size_t tcap;
 } Agg;
 
-static uint64_t mix(uint64_t h, const void *p, size_t n) {
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001B3ULL;
-    return h;
+/* One step of a group key's hash. Strings enter through keyed_hash (seeded per process), so a client cannot
+ * craft span names or attribute values whose groups collide. */
+static uint64_t step(uint64_t h, uint64_t x) {
+    h = (h ^ x) * 0x9E3779B97F4A7C15ULL;
+    return h ^ (h >> 32);
 }
 
 static int val_eq(const Val *a, const Val *b) {
@@ -107,19 +107,20 @@ static int val_eq(const Val *a, const Val *b) {
 }
 
 static uint64_t val_hash(uint64_t h, const Val *v) {
-    h = mix(h, &v->tag, sizeof v->tag);
-    return v->tag == 1 ? mix(h, v->s, v->len) : v->tag >= 2 ? mix(h, &v->v, sizeof v->v) : h;
+    h = step(h, (uint64_t)v->tag);
+    if (v->tag == 1)
+        return step(h, keyed_hash(v->s, (Py_ssize_t)v->len));
+    return v->tag >= 2 ? step(h, v->v) : h;
 }
 
 /* Count one span into its group. 0 ok, -1 too many groups (use Python), -2 out of memory. */
 static int agg_span(Agg *a, const uint8_t *name, size_t name_len, int64_t kind, int64_t code, const Val *vals,
                     double d) {
-    uint64_t h = mix(0xCBF29CE484222325ULL, name, name_len);
-    h = mix(h, &kind, sizeof kind);
-    h = mix(h, &code, sizeof code);
+    uint64_t h = step(keyed_hash(name, (Py_ssize_t)name_len), (uint64_t)kind);
+    h = step(h, (uint64_t)code);
     for (Py_ssize_t j = 0; j < a->nd; j++)
         h = val_hash(h, &vals[j]);
-    size_t slot = (size_t)(h ^ (h >> 29)) & (a->tcap - 1);
+    size_t slot = (size_t)h & (a->tcap - 1);
     SGroup *g = NULL;
     for (;; slot = (slot + 1) & (a->tcap - 1)) {
         Py_ssize_t gi = a->table[slot];
