@@ -3,7 +3,8 @@
 #   packaging/build-deb.sh [OUTDIR]            -> OUTDIR/edgetel_<version>_<arch>.deb (default: dist/)
 # The package holds a self-contained virtual environment in /opt/edgetel built with Debian's python3 (so it
 # runs on Debian bookworm and later with python3 >= 3.11), /usr/bin/edgetel, the hardened systemd unit, and
-# /etc/edgetel/agent.yaml as a conffile. Needs: python3-venv, dpkg-deb (both Debian packages).
+# /etc/edgetel/agent.yaml as a conffile, and a sysctl drop-in (net.ipv4.tcp_migrate_req, for reloads).
+# Needs: python3-venv, dpkg-deb (both Debian packages).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-dist}
@@ -14,7 +15,7 @@ STAGE=$(mktemp -d)
 trap 'rm -rf "$STAGE"' EXIT
 ROOT="$STAGE/root"
 mkdir -p "$ROOT/opt" "$ROOT/usr/bin" "$ROOT/etc/edgetel" "$ROOT/lib/systemd/system" "$ROOT/DEBIAN" \
-         "$ROOT/usr/share/doc/edgetel"
+         "$ROOT/usr/share/doc/edgetel" "$ROOT/usr/lib/sysctl.d"
 
 # The venv is created at its final path inside the staging root, then its paths are rewritten to /opt/edgetel.
 "$PY" -m venv "$ROOT/opt/edgetel"
@@ -27,6 +28,7 @@ rm -f "$ROOT/opt/edgetel/bin/pip"* "$ROOT/opt/edgetel/bin/activate"*
 ln -s /opt/edgetel/bin/edgetel "$ROOT/usr/bin/edgetel"
 install -m 0644 agent.yaml "$ROOT/etc/edgetel/agent.yaml"
 install -m 0644 systemd/edgetel.service "$ROOT/lib/systemd/system/edgetel.service"
+install -m 0644 packaging/sysctl/60-edgetel.conf "$ROOT/usr/lib/sysctl.d/60-edgetel.conf"
 install -m 0644 README.md "$ROOT/usr/share/doc/edgetel/README.md"
 cp -r docs "$ROOT/usr/share/doc/edgetel/docs"
 

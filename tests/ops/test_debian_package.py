@@ -85,6 +85,7 @@ def test_package_installs_validates_runs_and_purges(tmp_path: Path) -> None:
         assert res.returncode == 0, res.stdout + res.stderr
         assert (root / "usr/bin/edgetel").is_symlink()
         assert (root / "lib/systemd/system/edgetel.service").exists()
+        assert "net.ipv4.tcp_migrate_req = 1" in (root / "usr/lib/sysctl.d/60-edgetel.conf").read_text()
         assert "/etc/edgetel/agent.yaml" in (root / "var/lib/dpkg/info/edgetel.conffiles").read_text()
         res = chroot(root, "/usr/bin/edgetel", "validate", "--config", "/etc/edgetel/agent.yaml")
         assert res.returncode == 0, res.stderr

@@ -1,11 +1,15 @@
 """Case 7: a SIGHUP storm, 100 reloads while OTLP/gRPC, OTLP/HTTP and StatsD (UDP and TCP) clients send: valid
 variants alternate with invalid files and with a configuration that cannot start (a port taken). Nothing the
 agent acknowledged is lost, no client ever meets a refused connection, and `edgetel_config_reloads_total` counts
-each outcome."""
+each outcome.
+
+The gRPC listener is handed over with SO_REUSEPORT; without `net.ipv4.tcp_migrate_req = 1` (which the Debian
+package installs) the kernel resets connections queued on the old listener. The test sets it when it can."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import time
@@ -102,7 +106,28 @@ def counter_total(requests: list[Any], name: str) -> float:
     return best
 
 
+MIGRATE_REQ = Path("/proc/sys/net/ipv4/tcp_migrate_req")
+
+
+@pytest.fixture
+def migrate_requests() -> Any:
+    """net.ipv4.tcp_migrate_req = 1 for the test (restored after), as the Debian package sets it."""
+    if not MIGRATE_REQ.exists():
+        pytest.skip("this kernel has no net.ipv4.tcp_migrate_req (Linux 5.14+)")
+    before = MIGRATE_REQ.read_text().strip()
+    if before != "1":
+        if os.geteuid() != 0:
+            if os.environ.get("CI") == "true":
+                pytest.fail("net.ipv4.tcp_migrate_req is 0 and the tests are not root")
+            pytest.skip("needs net.ipv4.tcp_migrate_req = 1 (sysctl, as root), which the Debian package installs")
+        MIGRATE_REQ.write_text("1")
+    yield
+    if before != "1":
+        MIGRATE_REQ.write_text(before)
+
+
 @pytest.mark.timeout(240)
+@pytest.mark.usefixtures("migrate_requests")
 def test_sighup_storm_under_load_loses_nothing_and_drops_no_listener(tmp_path: Path) -> None:
     taken = socket.socket()
     taken.bind(("127.0.0.1", 0))
